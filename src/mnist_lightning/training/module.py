@@ -1,0 +1,119 @@
+"""The LightningModule: the tutorial's loss, optimizer, LR decay and moving average."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from mnist_lightning.models import MLP
+from mnist_lightning.training.ema import create_moving_average, tf_ema_decay, update_moving_average
+from mnist_lightning.training.optimizers import build_optimizer
+from mnist_lightning.training.regularization import l2_penalty
+from mnist_lightning.training.schedule import build_lr_scheduler
+
+EVAL_STAGES = ("val", "test", "tracked_test")
+
+
+class MNISTClassifier(L.LightningModule):
+    """MLP + cross-entropy + TF-style L2 (as weight decay), SGD with LR decay, EMA of the weights.
+
+    Every argument is a plain Python type (dicts, lists, numbers), so checkpoints load
+    with `torch.load(weights_only=True)` and rebuild the model without any config.
+
+    EMA ordering: the shadow is updated after each SGD step from the weights that step
+    produced, with num_updates = the index of that step (0 for the first). TF1's
+    tutorial reads the weights before the step, i.e. the average here is one step
+    "newer"; after 30k steps the difference is immaterial.
+    """
+
+    def __init__(
+        self,
+        net: dict[str, Any] | None = None,
+        lr: float = 0.8,
+        optimizer: dict[str, Any] | None = None,
+        lr_schedule: dict[str, Any] | None = None,
+        l2_rate: float = 1e-4,
+        ema_decay: float | None = 0.99,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = MLP(**(net or {}))
+        self.ema = create_moving_average(self.net) if ema_decay is not None else None
+        num_classes = self.net.linear_layers()[-1].out_features
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_{weights}": MulticlassAccuracy(num_classes, average="micro")
+                for stage in EVAL_STAGES
+                for weights in self.weight_kinds
+            }
+        )
+
+    @property
+    def weight_kinds(self) -> tuple[str, ...]:
+        """Weights evaluated; the last is the one evaluation reports as the model's."""
+        return ("raw", "ema") if self.hparams.ema_decay is not None else ("raw",)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the weights evaluation uses: the moving average when EMA is on."""
+        return self.evaluation_net(x)
+
+    @property
+    def evaluation_net(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.net
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        cross_entropy = F.cross_entropy(self.net(images), labels)
+        # Log only on the steps the logger writes: every self.log costs ~0.3 ms, a step ~3 ms.
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            with torch.no_grad():
+                loss = cross_entropy + l2_penalty(self.net.weight_matrices(), self.hparams.l2_rate)
+            self.log_dict({"train/loss": loss, "train/cross_entropy": cross_entropy}, prog_bar=True)
+            self.log("lr", self.lr_schedulers().get_last_lr()[0])
+        # The L2 term's gradient, rate * w, is added by the optimizer (see configure_optimizers).
+        return cross_entropy
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            # global_step was incremented by the step just taken: num_updates is that step's index.
+            decay = tf_ema_decay(self.hparams.ema_decay, self.global_step - 1)
+            update_moving_average(self.ema, self.net, decay)
+
+    def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        images, labels = batch
+        nets = {"raw": self.net, "ema": self.ema.module if self.ema is not None else None}
+        for weights in self.weight_kinds:
+            logits = nets[weights](images)
+            metric = self.metrics[f"{stage}_{weights}"]
+            metric.update(logits, labels)
+            self.log(f"{stage}/acc_{weights}", metric, on_step=False, on_epoch=True, add_dataloader_idx=False)
+        # `logits` now holds the evaluation weights' output (EMA when on): the main loss/accuracy.
+        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), on_epoch=True, add_dataloader_idx=False)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluation_step(batch, "val" if dataloader_idx == 0 else "tracked_test")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """SGD over two groups: weights decay by `l2_rate`, biases do not.
+
+        Coupled weight decay adds rate * w to the gradient: exactly the gradient of TF's
+        rate * sum(w ** 2) / 2, but fused into the optimizer's update instead of two extra
+        autograd ops over every weight (which cost ~2 ms a step on these CPUs).
+        """
+        groups = [
+            {"params": self.net.weight_matrices(), "weight_decay": self.hparams.l2_rate},
+            {"params": [layer.bias for layer in self.net.linear_layers()], "weight_decay": 0.0},
+        ]
+        optimizer_cfg = dict(self.hparams.optimizer or {"name": "sgd"})
+        optimizer = build_optimizer(groups, lr=self.hparams.lr, **optimizer_cfg)
+        schedule_cfg = dict(self.hparams.lr_schedule or {"name": "constant"})
+        scheduler = build_lr_scheduler(optimizer, **schedule_cfg)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

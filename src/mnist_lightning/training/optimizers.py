@@ -1,0 +1,22 @@
+"""Optimizers by config name, so hyper-parameters stay plain types in checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+# Only optimizers whose `weight_decay` is coupled L2 (added to the gradient), which is how
+# the module applies the tutorial's regularization; AdamW's decoupled decay is not that.
+OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr=lr, **kwargs)

@@ -1,0 +1,107 @@
+"""One training run from a composed config: build, fit, test, write metrics.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory
+from mnist_lightning.training.config_checks import validate_train_config
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Objects for every entry with a `_target_` in a callbacks/logger group."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
+    """DataModule, LightningModule and Trainer from the config (plain-type hparams via `_convert_`)."""
+    datamodule = instantiate(cfg.data, _convert_="all")
+    module = instantiate(cfg.module, _convert_="all")
+    history = ValidationHistory()
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=[*instantiate_all(cfg.get("callbacks")), history],
+        logger=instantiate_all(cfg.get("logger")) or False,
+    )
+    return datamodule, module, trainer, history
+
+
+def _scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {k.replace("/", "_"): float(v) for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def summarize(
+    trainer: L.Trainer, module: L.LightningModule, history: ValidationHistory, cfg: DictConfig, wall_time: float
+) -> dict[str, Any]:
+    """The run's result record: final val/test accuracies, history, timing, identity."""
+    main = module.weight_kinds[-1]
+    last_val = history.records[-1] if history.records else {}
+    val_key = f"val_acc_{main}"
+    summary: dict[str, Any] = {
+        "status": "completed",
+        "step": trainer.global_step,
+        "weights": main,
+        "val_acc": last_val.get(val_key),
+        "best_val_acc": max((r[val_key] for r in history.records if val_key in r), default=None),
+        "test_acc": None,
+        **{k: v for k, v in last_val.items() if k.startswith("val_")},
+        "wall_time_s": round(wall_time, 2),
+        "seed": cfg.seed,
+        "history": history.records,
+    }
+    return summary
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
+    validate_train_config(cfg)
+    output_dir = Path(output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module, trainer, history = build(cfg)
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except TrainingDiverged as exc:
+        record = summarize(trainer, module, history, cfg, time.perf_counter() - started)
+        record.update(status="diverged", diverged_at_step=exc.step, error=str(exc))
+        if trainer.is_global_zero:
+            write_json(output_dir / "metrics.json", record)
+        raise
+    wall_time = time.perf_counter() - started
+    record = summarize(trainer, module, history, cfg, wall_time)
+    if cfg.get("test", True):
+        tested = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+        record.update(_scalar_metrics(tested, "test/"))
+        record["test_acc"] = record.get(f"test_acc_{record['weights']}")
+    record["steps_per_s"] = round(trainer.global_step / wall_time, 1) if wall_time else None
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", record)
+        log.info(
+            "After %d training step(s), test accuracy using %s is %s",
+            trainer.global_step,
+            "average model" if record["weights"] == "ema" else "raw weights",
+            f"{record['test_acc']:.4f}" if record["test_acc"] is not None else "n/a",
+        )
+        log.info("Results written to %s", output_dir / "metrics.json")
+    return record
+
+

@@ -1,0 +1,33 @@
+"""Learning-rate schedules as picklable step -> factor callables for `LambdaLR`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+
+class ExponentialDecay:
+    """`tf.train.exponential_decay`: factor = decay_rate ** (step / decay_steps), per optimizer step."""
+
+    def __init__(self, decay_rate: float = 0.99, decay_steps: int = 550, staircase: bool = False) -> None:
+        self.decay_rate, self.decay_steps, self.staircase = decay_rate, decay_steps, staircase
+
+    def __call__(self, step: int) -> float:
+        exponent = step / self.decay_steps
+        return self.decay_rate ** (math.floor(exponent) if self.staircase else exponent)
+
+
+class Constant:
+    def __call__(self, step: int) -> float:
+        return 1.0
+
+
+def build_lr_scheduler(optimizer: torch.optim.Optimizer, name: str, **kwargs: Any) -> LambdaLR:
+    """LambdaLR for the `lr_schedule` config group (`exp` or `constant`)."""
+    schedules = {"exp": ExponentialDecay, "constant": Constant}
+    if name not in schedules:
+        raise ValueError(f"unknown lr_schedule {name!r}; choose one of {sorted(schedules)}")
+    return LambdaLR(optimizer, schedules[name](**kwargs))

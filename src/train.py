@@ -1,0 +1,29 @@
+"""Train the tutorial's MLP: `python src/train.py [group=option ...] [key=value ...]`.
+
+Examples: `python src/train.py ema=off reg=l2`, `python src/train.py -m lr=0.1,0.8`.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from mnist_lightning.cli import (
+    CONFIG_DIR,
+    hydra_output_dir,
+    quiet_third_party_noise,
+    run_reporting_errors,
+    save_resolved_config,
+)
+from mnist_lightning.training.run import train
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    quiet_third_party_noise()
+    output_dir = hydra_output_dir()
+    save_resolved_config(cfg, output_dir)
+    record = run_reporting_errors(lambda: train(cfg, output_dir))
+    return record.get("val_acc")  # what a sweeper (e.g. Optuna) maximises: never test accuracy
+
+
+if __name__ == "__main__":
+    main()

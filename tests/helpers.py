@@ -1,0 +1,84 @@
+"""Test helpers: synthetic IDX datasets written by the tests (so the real loading code runs), runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from mnist_lightning.cli import CONFIG_DIR, PROJECT_ROOT
+from mnist_lightning.data.idx import write_idx
+
+REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable 28x28 uint8 images: class k lights a 6x6 patch at a k-dependent place, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)
+    images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        r, c = 2 + 8 * (k // 4), 2 + 6 * (k % 4)
+        images[i, r : r + 6, c : c + 6] = 255
+    return images, labels
+
+
+def write_synthetic_mnist(
+    folder: Path, n_train: int = 1200, n_test: int = 300, gz: bool = True, layout: str = "flat"
+) -> Path:
+    """The four MNIST IDX files (gzipped or raw) in `folder` or `folder/MNIST/raw`; returns `folder`."""
+    target = folder / "MNIST" / "raw" if layout == "raw" else folder
+    target.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        images, labels = synthetic_digits(n, seed)
+        suffix = ".gz" if gz else ""
+        write_idx(target / (FILES[split][0] + suffix), images)
+        write_idx(target / (FILES[split][1] + suffix), labels)
+    return folder
+
+
+def small_run_overrides(data_root: Path, output_dir: Path, steps: int = 60) -> list[str]:
+    """A seconds-long run on the synthetic data: 1,000 train / 200 val / 300 test images."""
+    return [
+        f"data.root={data_root}",
+        "data.download=false",
+        "data.val_size=200",
+        "data.batch_size=50",
+        "data.eval_batch_size=100",
+        f"trainer.max_steps={steps}",
+        "trainer.val_check_interval=20",
+        "trainer.log_every_n_steps=10",
+        "trainer.accelerator=cpu",
+        "lr_schedule.decay_steps=20",
+        "lr=0.1",
+        f"paths.output_dir={output_dir}",
+        f"hydra.run.dir={output_dir}",
+    ]
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def run_script(script: str, *args: str, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python src/<script> args...` as a user would; output captured for assertions."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "src" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or PROJECT_ROOT,
+        env=env,
+    )

@@ -1,0 +1,66 @@
+"""Short real runs: fit writes checkpoints/metrics, checkpoints load safely, resume continues."""
+
+import json
+
+import pytest
+import torch
+
+from mnist_lightning.training import MNISTClassifier
+from mnist_lightning.training.run import train
+from tests.helpers import compose_train, small_run_overrides
+
+
+@pytest.fixture(scope="module")
+def finished_run(synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    record = train(compose_train(small_run_overrides(synthetic_root, out, steps=60)), out)
+    return out, record
+
+
+def test_fit_writes_metrics_logs_and_checkpoints(finished_run):
+    out, record = finished_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(record))
+    assert metrics["status"] == "completed" and metrics["step"] == 60 and metrics["weights"] == "ema"
+    assert [h["step"] for h in metrics["history"]] == [20, 40, 60]
+    assert metrics["test_acc"] == metrics["test_acc_ema"] and metrics["test_acc"] > 0.5
+    assert 0 <= metrics["test_acc_raw"] <= 1 and metrics["val_acc"] == metrics["val_acc_ema"]
+    names = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
+    assert names == ["last.ckpt", "step000020.ckpt", "step000040.ckpt", "step000060.ckpt"]
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw", "test/acc_ema", "step"} <= set(header)
+
+
+def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(finished_run):
+    out, record = finished_run
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert ckpt["global_step"] == 60
+    assert any(k.startswith("ema.module.layer1") for k in ckpt["state_dict"])
+    model = MNISTClassifier.load_from_checkpoint(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert model.hparams.net["hidden"] == [500] and model.hparams.ema_decay == 0.99
+
+
+def test_keeps_only_the_five_newest_checkpoints(synthetic_root, tmp_path):
+    overrides = small_run_overrides(synthetic_root, tmp_path, steps=70) + ["trainer.val_check_interval=10", "test=false"]
+    train(compose_train(overrides), tmp_path)
+    steps = sorted(p.name for p in (tmp_path / "checkpoints").glob("step*.ckpt"))
+    assert steps == [f"step0000{s}.ckpt" for s in (30, 40, 50, 60, 70)]
+
+
+def test_resume_from_checkpoint_continues_to_max_steps(finished_run, synthetic_root, tmp_path):
+    out, _ = finished_run
+    overrides = small_run_overrides(synthetic_root, tmp_path, steps=80) + [f"ckpt_path={out}/checkpoints/last.ckpt"]
+    record = train(compose_train(overrides), tmp_path)
+    assert record["step"] == 80 and [h["step"] for h in record["history"]] == [80]
+
+
+def test_seed_makes_a_run_repeatable(synthetic_root, tmp_path):
+    def run(name, seed):
+        out = tmp_path / name
+        overrides = small_run_overrides(synthetic_root, out, steps=20) + [f"seed={seed}", "logger=none"]
+        return train(compose_train(overrides), out)
+
+    a, b, c = run("a", 5), run("b", 5), run("c", 6)
+    assert a["val_acc_raw"] == b["val_acc_raw"] and a["test_acc"] == b["test_acc"]
+    assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
+    assert a["history"][-1]["val_loss"] != c["history"][-1]["val_loss"]
