@@ -82,3 +82,10 @@ def run_script(script: str, *args: str, timeout: int = 300, cwd: Path | None = N
         cwd=cwd or PROJECT_ROOT,
         env=env,
     )
+
+
+def train_small_run(data_root: Path, output_dir: Path, *extra: str, steps: int = 60) -> dict:
+    """A real (seconds-long) training run in-process; returns its metrics record."""
+    from mnist_lightning.training.run import train
+
+    return train(compose_train(small_run_overrides(data_root, output_dir, steps=steps) + list(extra)), output_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.errors import UserError
 
@@ -61,7 +62,7 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     """
     try:
         return task()
-    except UserError as exc:
+    except (UserError, OmegaConfBaseException) as exc:
         log.error("error: %s", exc)
         if in_multirun():
             raise

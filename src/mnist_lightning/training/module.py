@@ -53,6 +53,14 @@ class MNISTClassifier(L.LightningModule):
             }
         )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook call (~40 times a step); a
+        # plain string attribute needs none of nn.Module.__setattr__'s parameter/module checks.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     @property
     def weight_kinds(self) -> tuple[str, ...]:
         """Weights evaluated; the last is the one evaluation reports as the model's."""

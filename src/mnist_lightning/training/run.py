@@ -12,6 +12,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from mnist_lightning.persistence.restore import warm_start
 from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory
 from mnist_lightning.training.config_checks import validate_train_config
 
@@ -77,6 +78,8 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     output_dir = Path(output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer, history = build(cfg)
+    if cfg.get("init_from") and not cfg.get("ckpt_path"):
+        warm_start(module, cfg.init_from, cfg.get("init_map"), cfg.get("init_weights"))
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -1,0 +1,17 @@
+"""Evaluate checkpoints: `python src/evaluate.py ckpt=<file|folder> [split=test] [weights=raw] [watch=true]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from mnist_lightning.cli import CONFIG_DIR, hydra_output_dir, quiet_third_party_noise, run_reporting_errors
+from mnist_lightning.evaluation.run import evaluate
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    quiet_third_party_noise()
+    run_reporting_errors(lambda: evaluate(cfg, hydra_output_dir()))
+
+
+if __name__ == "__main__":
+    main()

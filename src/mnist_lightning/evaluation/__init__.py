@@ -1,0 +1,1 @@
+"""Evaluation of saved models: accuracy, loss, per-class accuracy, confusion matrix; watch mode."""

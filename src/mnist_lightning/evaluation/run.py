@@ -1,0 +1,72 @@
+"""The evaluator program: one checkpoint, or watch a folder as training writes checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from mnist_lightning.data.datamodule import MNISTDataModule
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
+from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
+from mnist_lightning.training.run import write_json
+
+log = logging.getLogger(__name__)
+
+
+class SplitCache:
+    """Loads the evaluation data once, with the data settings the checkpoint was trained with.
+
+    The validation split is only the same 5,000 images if val_size/split/split_seed match
+    training, so they come from the checkpoint; `data_root` only says where the files are.
+    """
+
+    def __init__(self, data_root: str | None, download: bool) -> None:
+        self.data_root, self.download = data_root, download
+        self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def __call__(self, checkpoint: dict[str, Any]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        if self.data is None:
+            settings = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+            settings.update(download=self.download, track_test=False)
+            if self.data_root is not None:
+                settings["root"] = self.data_root
+            datamodule = MNISTDataModule(**settings)
+            datamodule.setup()
+            self.data = {"val": datamodule.val_set, "test": datamodule.test_set}
+        return self.data
+
+
+def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
+    """Run the evaluator as configured; writes the JSON results and returns them."""
+    if cfg.split not in ("val", "test"):
+        raise ConfigError(f"invalid config value split={cfg.split!r}: expected 'val' or 'test'")
+    if cfg.weights not in (None, "ema", "raw"):
+        raise ConfigError(f"invalid config value weights={cfg.weights!r}: expected null, 'ema' or 'raw'")
+    if cfg.ckpt is None:
+        raise ConfigError("ckpt is required: a checkpoint file, a checkpoints folder or a run folder")
+    splits = SplitCache(cfg.data_root, cfg.download)
+
+    def evaluate_path(path: Path) -> dict[str, Any]:
+        return evaluate_checkpoint(path, splits(load_checkpoint(path)), cfg.split, cfg.weights)
+
+    output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
+    if cfg.watch:
+        folder = Path(cfg.ckpt).expanduser()
+        try:
+            results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout)
+        except KeyboardInterrupt:
+            log.info("Stopped watching (Ctrl-C).")
+            results = []
+        write_json(output, {"results": results})
+        return results
+    result = evaluate_path(resolve_checkpoint(cfg.ckpt))
+    log.info(describe(result))
+    write_json(output, result)
+    log.info("Result written to %s", output)
+    return [result]

@@ -1,0 +1,1 @@
+"""Persistence: safe checkpoint loading, EMA-as-weights, partial/renamed restores, exports."""

@@ -1,0 +1,96 @@
+"""Finding and safely loading this project's Lightning checkpoints.
+
+Checkpoints are read with `torch.load(weights_only=True)`: a file that would need to run
+code to unpickle is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnist_lightning.errors import UserError
+from mnist_lightning.training import MNISTClassifier
+
+
+class CheckpointError(UserError):
+    """A checkpoint is missing, unreadable, unsafe or not one of this project's."""
+
+
+STEP_PATTERN = re.compile(r"step(\d+)")
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """Training step from a file name like `step003000.ckpt`, if it has one."""
+    match = STEP_PATTERN.search(path.name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Step checkpoints in `folder` (or its `checkpoints/`), oldest first; `last.ckpt` if none."""
+    folder = Path(folder)
+    if (folder / "checkpoints").is_dir():
+        folder = folder / "checkpoints"
+    files = [p for p in folder.glob("*.ckpt") if p.is_file()]
+    stepped = sorted((p for p in files if checkpoint_step(p) is not None), key=checkpoint_step)
+    return stepped or sorted(files, key=lambda p: p.stat().st_mtime)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the newest one in a checkpoint or run folder."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise CheckpointError(f"no *.ckpt files in {path} (nor in {path / 'checkpoints'})")
+        return found[-1]
+    raise CheckpointError(f"checkpoint {path} does not exist")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, loaded without executing any pickled code; clear errors otherwise."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint {path} does not exist (was it pruned?)") from exc
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} was refused: it holds pickled objects that would have to run code to load "
+            f"(only tensors and plain types are accepted). Details: {str(exc).splitlines()[0]}"
+        ) from exc
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... for foreign bytes
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated, still being written, or another "
+            f"kind of file): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], source: str | Path = "<checkpoint>") -> MNISTClassifier:
+    """Rebuild the LightningModule from the hyper-parameters stored in the checkpoint."""
+    hparams = checkpoint["hyper_parameters"]
+    try:
+        model = MNISTClassifier(**hparams)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: its hyper-parameters do not describe this project's model ({exc})") from exc
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weights do not fit the model it describes: {exc}") from exc
+    return model.eval()
+
+
+def load_model(path: str | Path) -> tuple[MNISTClassifier, dict[str, Any]]:
+    """(model, checkpoint) for a checkpoint file or folder."""
+    path = resolve_checkpoint(path)
+    checkpoint = load_checkpoint(path)
+    return model_from_checkpoint(checkpoint, path), checkpoint

@@ -1,0 +1,58 @@
+"""The export program: checkpoint -> .pt2 / .onnx / structure .json files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
+from mnist_lightning.persistence.restore import default_weights, mlp_from_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def run_folder_of(checkpoint_path: Path) -> Path:
+    parent = checkpoint_path.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def run_metrics(run_folder: Path, step: int | None) -> dict[str, Any] | None:
+    """The training run's metrics.json entry for this checkpoint's step, if the run folder has one."""
+    path = run_folder / "metrics.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    at_step = next((h for h in record.get("history", []) if h.get("step") == step), None)
+    final = {k: v for k, v in record.items() if k != "history"} if record.get("step") == step else None
+    return {"at_step": at_step, "final": final}
+
+
+def export(cfg: DictConfig) -> dict[str, Path]:
+    """Write the requested formats; returns {format: path}."""
+    formats = FORMATS if cfg.format == "all" else (cfg.format,)
+    if any(f not in FORMATS for f in formats):
+        raise ConfigError(f"invalid config value format={cfg.format!r}: expected one of {[*FORMATS, 'all']}")
+    path = resolve_checkpoint(cfg.ckpt)
+    checkpoint = load_checkpoint(path)
+    weights = cfg.weights or default_weights(checkpoint)
+    net = mlp_from_checkpoint(checkpoint, weights)
+    out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{cfg.name}"
+    written: dict[str, Path] = {}
+    if "pt2" in formats:
+        written["pt2"] = export_pt2(net, out / f"{stem}.pt2")
+    if "onnx" in formats:
+        written["onnx"] = export_onnx(net, out / f"{stem}.onnx")
+    if "json" in formats:
+        metrics = run_metrics(run_folder_of(path), checkpoint.get("global_step"))
+        written["json"] = write_structure(net, checkpoint, weights, metrics, out / f"{stem}.json")
+    for kind, file in written.items():
+        log.info("Wrote %s (%s, %s weights, step %s)", file, kind, weights, checkpoint.get("global_step"))
+    return written

@@ -1,0 +1,101 @@
+"""The standalone evaluator: one checkpoint, and the tutorial's watch loop."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mnist_lightning.cli import PROJECT_ROOT
+from mnist_lightning.evaluation.checkpoint_eval import watch_checkpoints
+from mnist_lightning.evaluation.run import evaluate
+from mnist_lightning.persistence.checkpoints import CheckpointError
+from tests.helpers import run_script, small_run_overrides
+
+
+@pytest.mark.parametrize("weights", ["ema", "raw"])
+def test_checkpoint_accuracy_equals_training_validation_at_that_step(trained_run, tmp_path, weights):
+    history = {h["step"]: h for h in json.loads((trained_run / "metrics.json").read_text())["history"]}
+    result = run_script(
+        "evaluate.py", f"ckpt={trained_run / 'checkpoints' / 'step000040.ckpt'}", f"weights={weights}",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "evaluation.json").read_text())
+    assert record["step"] == 40 and record["split"] == "val" and record["weights"] == weights
+    assert record["accuracy"] == pytest.approx(history[40][f"val_acc_{weights}"], abs=1e-6)
+    assert f"After 40 training step(s), validation accuracy = {record['accuracy']:.4f}" in result.stderr + result.stdout
+    assert len(record["per_class_accuracy"]) == 10 and sum(map(sum, record["confusion_matrix"])) == 200
+
+
+def test_test_split_of_final_checkpoint_equals_training_test_accuracy(trained_run, tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.merge(
+        OmegaConf.load(PROJECT_ROOT / "conf" / "evaluate.yaml"),
+        {"ckpt": str(trained_run), "split": "test", "output": str(tmp_path / "e.json")},
+    )
+    cfg.pop("defaults")
+    cfg.pop("hydra")
+    [record] = evaluate(cfg, tmp_path)
+    final = json.loads((trained_run / "metrics.json").read_text())
+    assert record["step"] == final["step"] and round(record["accuracy"], 4) == round(final["test_acc"], 4)
+
+
+def test_watch_retries_a_half_written_checkpoint_and_never_reports_it(trained_run, tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    full = (trained_run / "checkpoints" / "step000020.ckpt").read_bytes()
+    (folder / "step000020.ckpt").write_bytes(full[: len(full) // 3])  # training is mid-write
+    calls = []
+
+    def evaluate_path(path):
+        from mnist_lightning.persistence.checkpoints import load_checkpoint
+
+        checkpoint = load_checkpoint(path)  # raises CheckpointError while half-written
+        calls.append(path.name)
+        return {"checkpoint": str(path), "step": checkpoint["global_step"], "split": "val", "weights": "ema", "accuracy": 0.5}
+
+    def finish_writing(seconds):
+        (folder / "step000020.ckpt").write_bytes(full)
+        shutil.copy(trained_run / "checkpoints" / "step000040.ckpt", folder / "step000040.ckpt")
+
+    results = watch_checkpoints(folder, evaluate_path, interval=0, max_evals=2, timeout=30, sleep=finish_writing)
+    assert [r["step"] for r in results] == [20, 40] and calls == ["step000020.ckpt", "step000040.ckpt"]
+
+
+def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run, tmp_path):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(trained_run / "checkpoints", folder)
+
+    def evaluate_path(path):
+        if path.name == "step000020.ckpt":
+            path.unlink()  # pruned by keep-5 right after the listing
+            raise CheckpointError(f"checkpoint {path} does not exist (was it pruned?)")
+        return {"checkpoint": str(path), "step": int(path.stem[4:]), "split": "val", "weights": "ema", "accuracy": 1.0}
+
+    results = watch_checkpoints(folder, evaluate_path, interval=0, timeout=0, sleep=lambda s: None)
+    assert [r["step"] for r in results] == [40, 60]
+
+
+def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_root, tmp_path):
+    run = tmp_path / "run"
+    overrides = small_run_overrides(synthetic_root, run, steps=100) + ["trainer.val_check_interval=20", "test=false"]
+    watcher = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={run / 'checkpoints'}", "watch=true",
+         "interval=0.5", "max_evals=5", "timeout=240", f"output={tmp_path / 'watch.json'}",
+         f"hydra.run.dir={tmp_path / 'eval'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    time.sleep(1)  # the watcher starts first and waits for the folder to appear
+    trainer = run_script("train.py", *overrides)
+    output, _ = watcher.communicate(timeout=240)
+    assert trainer.returncode == 0, trainer.stderr[-2000:]
+    assert watcher.returncode == 0, output[-2000:]
+    results = json.loads((tmp_path / "watch.json").read_text())["results"]
+    assert [r["step"] for r in results] == [20, 40, 60, 80, 100]
+    history = {h["step"]: h["val_acc_ema"] for h in json.loads((run / "metrics.json").read_text())["history"]}
+    assert all(r["accuracy"] == pytest.approx(history[r["step"]], abs=1e-6) for r in results)
+    assert output.count("After 100 training step(s), validation accuracy") == 1

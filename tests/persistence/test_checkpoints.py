@@ -1,0 +1,83 @@
+"""Checkpoints load safely: bad, truncated, foreign or malicious files get a clear error, nothing runs."""
+
+import pickle
+
+import pytest
+import torch
+
+from mnist_lightning.persistence.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    model_from_checkpoint,
+    resolve_checkpoint,
+)
+from tests.helpers import run_script
+
+
+class Exploit:
+    """Unpickling this would create a file: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_resolve_newest_checkpoint_in_run_or_checkpoints_folder(trained_run):
+    assert resolve_checkpoint(trained_run).name == "step000060.ckpt"
+    assert resolve_checkpoint(trained_run / "checkpoints").name == "step000060.ckpt"
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resolve_checkpoint(trained_run / "nope.ckpt")
+
+
+def test_model_rebuilt_from_checkpoint_alone(trained_run):
+    model, checkpoint = load_model(trained_run)
+    assert checkpoint["global_step"] == 60 and model.ema is not None
+    assert torch.equal(model.net.layer1.weight, checkpoint["state_dict"]["net.layer1.weight"])
+
+
+def test_malicious_pickle_is_refused_and_never_executed(tmp_path, trained_run):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Exploit(marker)}, evil)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(evil)
+    result = run_script("evaluate.py", f"ckpt={evil}", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert result.returncode == 2 and "refused" in result.stderr + result.stdout
+    assert not marker.exists()
+    # A raw pickle (not torch's zip format) is refused too.
+    raw = tmp_path / "raw.ckpt"
+    raw.write_bytes(pickle.dumps(Exploit(marker)))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(raw)
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_files(tmp_path, trained_run):
+    good = (trained_run / "checkpoints" / "step000020.ckpt").read_bytes()
+    truncated = tmp_path / "half.ckpt"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(truncated)
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(text)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not a Lightning checkpoint of this project"):
+        load_checkpoint(foreign)
+
+
+def test_incompatible_model_is_a_clear_error(trained_run):
+    checkpoint = load_checkpoint(trained_run / "checkpoints" / "last.ckpt")
+    checkpoint["hyper_parameters"]["net"]["hidden"] = [32]
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        model_from_checkpoint(checkpoint)
+    checkpoint["hyper_parameters"]["colour"] = "blue"
+    with pytest.raises(CheckpointError, match="hyper-parameters do not describe"):
+        model_from_checkpoint(checkpoint)

@@ -1,0 +1,77 @@
+"""Exports run without this repository: .pt2 in a clean interpreter, ONNX in onnxruntime."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from mnist_lightning.data import MNISTDataModule
+from mnist_lightning.persistence.checkpoints import load_checkpoint
+from mnist_lightning.persistence.restore import mlp_from_checkpoint
+from tests.helpers import run_script
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = run_script("export.py", f"ckpt={trained_run}", f"output_dir={out}", f"hydra.run.dir={out / 'log'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(trained_run, synthetic_root):
+    net = mlp_from_checkpoint(load_checkpoint(trained_run / "checkpoints" / "step000060.ckpt"), "ema")
+    dm = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200)
+    dm.setup()
+    images = dm.test_set[0]
+    with torch.no_grad():
+        return images.numpy(), net(images).numpy()
+
+
+def test_pt2_loads_in_an_interpreter_that_cannot_import_src(exported, reference, tmp_path):
+    images, logits = reference
+    np.save(tmp_path / "images.npy", images)
+    code = (
+        "import sys, numpy, torch\n"
+        "assert not any('src' in p.split('/')[-1:] for p in sys.path)\n"
+        "try:\n    import mnist_lightning\n    sys.exit('src importable')\nexcept ImportError:\n    pass\n"
+        f"m = torch.export.load({str(exported / 'model.pt2')!r}).module()\n"
+        "x = torch.from_numpy(numpy.load('images.npy'))\n"
+        "numpy.save('out.npy', m(x).detach().numpy())\n"
+    )
+    # -I: isolated mode, no PYTHONPATH, no user site, no script dir; run from an empty folder.
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = np.load(tmp_path / "out.npy")
+    assert np.array_equal(out.argmax(1), logits.argmax(1)) and np.allclose(out, logits, atol=1e-5)
+
+
+def test_onnx_in_onnxruntime_matches_pytorch_with_dynamic_batch(exported, reference):
+    images, logits = reference
+    session = onnxruntime.InferenceSession(str(exported / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == "images" and session.get_outputs()[0].name == "logits"
+    out = session.run(None, {"images": images})[0]
+    assert np.array_equal(out.argmax(1), logits.argmax(1)) and np.allclose(out, logits, atol=1e-4)
+    assert session.run(None, {"images": images[:1]})[0].shape == (1, 10)
+    assert session.run(None, {"images": images[:7]})[0].shape == (7, 10)
+
+
+def test_structure_json_is_readable_and_complete(exported, trained_run):
+    structure = json.loads((exported / "model.json").read_text())
+    assert structure["training_step"] == 60 and structure["weights"] == "ema"
+    assert [p["name"] for p in structure["parameters"]] == ["layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"]
+    assert structure["parameters"][0]["shape"] == [500, 784] and structure["num_parameters"] == 784 * 500 + 500 + 5010
+    assert structure["hyper_parameters"]["lr"] == 0.1
+    assert structure["input"]["shape"] == ["batch", 784] and structure["output"]["shape"] == ["batch", 10]
+    final = json.loads((trained_run / "metrics.json").read_text())
+    assert structure["metrics"]["final"]["test_acc"] == final["test_acc"]
+
+
+def test_bad_format_is_a_clear_error(trained_run, tmp_path):
+    result = run_script("export.py", f"ckpt={trained_run}", "format=tflite", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "invalid config value format='tflite'" in result.stderr + result.stdout
