@@ -3,12 +3,15 @@
 Examples: `python src/train.py ema=off reg=l2`, `python src/train.py -m lr=0.1,0.8`.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from mnist_lightning.cli import (
     CONFIG_DIR,
     hydra_output_dir,
+    in_multirun,
     quiet_third_party_noise,
     run_reporting_errors,
     save_resolved_config,
@@ -22,6 +25,8 @@ def main(cfg: DictConfig) -> float | None:
     output_dir = hydra_output_dir()
     save_resolved_config(cfg, output_dir)
     record = run_reporting_errors(lambda: train(cfg, output_dir))
+    if record["status"] == "diverged" and not in_multirun():
+        sys.exit(3)  # the run folder still holds metrics.json (status: diverged) and the last good checkpoints
     return record.get("val_acc")  # what a sweeper (e.g. Optuna) maximises: never test accuracy
 
 

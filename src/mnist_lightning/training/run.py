@@ -60,6 +60,7 @@ def summarize(
         **{k: v for k, v in last_val.items() if k.startswith("val_")},
         "wall_time_s": round(wall_time, 2),
         "seed": cfg.seed,
+        "variant": cfg.get("variant_name"),
         "history": history.records,
     }
     return summary
@@ -80,15 +81,20 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     datamodule, module, trainer, history = build(cfg)
     if cfg.get("init_from") and not cfg.get("ckpt_path"):
         warm_start(module, cfg.init_from, cfg.get("init_map"), cfg.get("init_weights"))
+    if cfg.get("track_test") and not cfg.get("ckpt_path"):
+        # The tutorial also evaluated at step 0; the val/test correlation uses it.
+        trainer.validate(module, datamodule=datamodule, verbose=False)
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except TrainingDiverged as exc:
+        # A result, not a crash: a sweep keeps going and its report shows where it diverged.
+        log.error("%s", exc)
         record = summarize(trainer, module, history, cfg, time.perf_counter() - started)
         record.update(status="diverged", diverged_at_step=exc.step, error=str(exc))
         if trainer.is_global_zero:
             write_json(output_dir / "metrics.json", record)
-        raise
+        return record
     wall_time = time.perf_counter() - started
     record = summarize(trainer, module, history, cfg, wall_time)
     if cfg.get("test", True):
