@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,15 +25,34 @@ os.environ.setdefault("MNIST_LIGHTNING_ROOT", str(PROJECT_ROOT))
 T = TypeVar("T")
 
 
-def short_dirname(overrides: str, limit: int = 100) -> str:
-    """A job folder name from its overrides, cut (with a hash to stay unique) below path limits."""
-    name = overrides.replace("/", "_") or "defaults"
+SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle(", "sort(")
+
+
+def _swept_keys_on_command_line() -> set[str]:
+    keys = set()
+    for arg in sys.argv[1:]:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-") and ("," in value.strip("[]{}") or value.startswith(SWEEP_FUNCTIONS)):
+            keys.add(key.lstrip("+~"))
+    return keys
+
+
+def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> str:
+    """A multirun job's folder name: the overrides that vary across the sweep (`variant=no_l2,seed=2`).
+
+    Keys swept on the command line (`lr=0.1,0.8`) or in `hydra.sweeper.params` are kept, the
+    constant ones dropped; a name still too long is cut, with a hash to stay unique.
+    """
+    items = re.split(r",(?=[+~]*[\w.]+=)", overrides) if overrides else []
+    swept = _swept_keys_on_command_line() | set(sweep_params or {})
+    kept = [item for item in items if item.split("=", 1)[0].lstrip("+~") in swept] or items
+    name = ",".join(kept).replace("/", "_") or "defaults"
     if len(name) <= limit:
         return name
     return f"{name[:limit]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-OmegaConf.register_new_resolver("short_dirname", short_dirname, replace=True)
+OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
 log = logging.getLogger("mnist_lightning")
 
 
