@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -77,6 +78,8 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
     validate_train_config(cfg)
     output_dir = Path(output_dir)
+    if cfg.get("torch_threads"):
+        torch.set_num_threads(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer, history = build(cfg)
     if cfg.get("init_from") and not cfg.get("ckpt_path"):
