@@ -1,0 +1,111 @@
+"""The DataModule: TF1 `read_data_sets` split (validation = first 5,000 training images)."""
+
+from __future__ import annotations
+
+
+import lightning as L
+import torch
+
+from mnist_lightning.data.batcher import TensorBatcher
+from mnist_lightning.data.sources import load_dataset, locate_dataset
+from mnist_lightning.errors import ConfigError
+
+
+def to_features(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N×28×28 -> float32 N×784 in [0, 1], the tutorial's input."""
+    return images.reshape(len(images), -1).to(torch.float32).div_(255.0)
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """MNIST-format data held in memory as tensors, split 55k/5k/10k.
+
+    `split="first"` takes the first `val_size` training images as validation, like
+    TensorFlow's `read_data_sets`; `split="random"` draws them with `split_seed`.
+    """
+
+    def __init__(
+        self,
+        name: str = "mnist",
+        root: str | None = "data",
+        download: bool = True,
+        batch_size: int = 100,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        split: str = "first",
+        split_seed: int = 0,
+        shuffle_seed: int = 0,
+        track_test: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.train_set: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.val_set: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.test_set: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._train_batcher: TensorBatcher | None = None
+
+    @property
+    def num_features(self) -> int:
+        return 28 * 28
+
+    def prepare_data(self) -> None:
+        # Download (if needed) once per node before setup() reads the files on every rank.
+        if self.train_set is None:
+            locate_dataset(self.hparams.name, self.hparams.root, self.hparams.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        data = load_dataset(hp.name, hp.root, download_if_missing=hp.download)
+        train_images, train_labels = data["train"]
+        n = len(train_images)
+        if not 0 <= hp.val_size < n:
+            raise ConfigError(f"data.val_size={hp.val_size} must be in [0, {n}) for {n} training images")
+        if hp.split == "first":
+            order = torch.arange(n)
+        elif hp.split == "random":
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
+        else:
+            raise ConfigError(f"data.split={hp.split!r} must be 'first' or 'random'")
+        val_idx, train_idx = order[: hp.val_size], order[hp.val_size :]
+        features = to_features(train_images)
+        self.val_set = (features[val_idx], train_labels[val_idx])
+        self.train_set = (features[train_idx], train_labels[train_idx])
+        self.test_set = (to_features(data["test"][0]), data["test"][1])
+        if hp.batch_size > len(train_idx):
+            raise ConfigError(
+                f"data.batch_size={hp.batch_size} is larger than the training set ({len(train_idx)} images)"
+            )
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> TensorBatcher:
+        rank, world = self._rank_and_world()
+        self._train_batcher = TensorBatcher(
+            *self.train_set,
+            batch_size=self.hparams.batch_size,
+            shuffle=True,
+            seed=self.hparams.shuffle_seed,
+            drop_last=True,
+            rank=rank,
+            world_size=world,
+        )
+        return self._train_batcher
+
+    def _eval_batcher(self, tensors: tuple[torch.Tensor, torch.Tensor]) -> TensorBatcher:
+        rank, world = self._rank_and_world()
+        return TensorBatcher(*tensors, batch_size=self.hparams.eval_batch_size, rank=rank, world_size=world)
+
+    def val_dataloader(self) -> TensorBatcher | list[TensorBatcher]:
+        # track_test: the test split rides along at every validation, for the val/test
+        # correlation study only; it is logged apart and never drives checkpoints.
+        if self.hparams.track_test:
+            return [self._eval_batcher(self.val_set), self._eval_batcher(self.test_set)]
+        return self._eval_batcher(self.val_set)
+
+    def test_dataloader(self) -> TensorBatcher:
+        return self._eval_batcher(self.test_set)
+
+
