@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
     record = run_reporting_errors(lambda: train(cfg, output_dir))
     if record["status"] == "diverged" and not in_multirun():
         sys.exit(3)  # the run folder still holds metrics.json (status: diverged) and the last good checkpoints
-    return record.get("val_acc")  # what a sweeper (e.g. Optuna) maximises: never test accuracy
+    return record.get("val_acc") or 0.0  # what a sweeper (Optuna) maximises: never test; 0 if diverged
 
 
 if __name__ == "__main__":

@@ -94,3 +94,21 @@ def test_diverged_run_stops_cleanly_and_shows_in_the_report(synthetic_root, swee
     assert rows["no_l2"]["diverged"] == 1 and rows["no_l2"]["test_acc_mean"] is None
     assert "diverged at step" in rows["no_l2"]["notes"]
     assert "| no_l2 | 0/1 | diverged |" in (tmp_path / "sweep" / "results.md").read_text()
+
+
+def test_optuna_search_maximises_validation_accuracy(synthetic_root, tmp_path):
+    result = run_script(
+        "train.py", "-m", "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        *[o for o in sweep_overrides(synthetic_root, steps=20) if not o.startswith(("lr=", "data.batch_size="))],
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    from omegaconf import OmegaConf
+
+    best = OmegaConf.load(tmp_path / "optimization_results.yaml")
+    trials = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert len(trials) == 2
+    assert best.best_value == pytest.approx(max(t["val_acc"] for t in trials))
+    assert set(best.best_params) == {"lr", "lr_schedule.decay_rate", "reg.rate", "model.hidden.0", "data.batch_size", "ema.decay"}
+    assert all("test_acc" not in k for k in best.best_params)
