@@ -64,3 +64,21 @@ def test_seed_makes_a_run_repeatable(synthetic_root, tmp_path):
     assert a["val_acc_raw"] == b["val_acc_raw"] and a["test_acc"] == b["test_acc"]
     assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
     assert a["history"][-1]["val_loss"] != c["history"][-1]["val_loss"]
+
+
+def test_resume_mid_epoch_is_bitwise_identical_to_an_uninterrupted_run(synthetic_root, tmp_path):
+    """Data order, EMA, LR schedule position and optimizer state all come back from the checkpoint."""
+    quiet = ["trainer.val_check_interval=30", "logger=none", "test=false", "~callbacks.progress_bar"]
+
+    def run(name, steps, *extra):
+        out = tmp_path / name
+        train(compose_train(small_run_overrides(synthetic_root, out, steps=steps) + quiet + list(extra)), out)
+        return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+
+    full = run("full", 90)
+    run("part", 30)  # 20 batches per epoch: step 30 is mid-epoch
+    resumed = run("resumed", 90, f"ckpt_path={tmp_path / 'part' / 'checkpoints' / 'last.ckpt'}")
+    assert resumed["global_step"] == full["global_step"] == 90
+    for name, tensor in full["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+    assert resumed["lr_schedulers"][0]["last_epoch"] == full["lr_schedulers"][0]["last_epoch"] == 90
