@@ -44,7 +44,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     net = mlp_from_checkpoint(checkpoint, weights)
     out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{cfg.name}"
+    stem = cfg.name
     written: dict[str, Path] = {}
     if "pt2" in formats:
         written["pt2"] = export_pt2(net, out / f"{stem}.pt2")

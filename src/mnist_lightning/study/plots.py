@@ -16,6 +16,18 @@ from mnist_lightning.study.runs import Run  # noqa: E402
 from mnist_lightning.study.stats import mean, std  # noqa: E402
 
 
+def _save_with_legend(fig: plt.Figure, ax: plt.Axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
     """Bar per variant: mean test accuracy, error bar = std over seeds; diverged/failed marked."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -66,15 +78,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path) -> Path:
         ax.fill_between(steps, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)], alpha=0.2)
         lows.append(min(means))
     ax.set_ylim(max(0.0, min(lows, default=0.0) - 0.005), 1.0)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title("Validation accuracy during training (mean ± std over seeds)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    title = "Validation accuracy during training (mean ± std over seeds)"
+    return _save_with_legend(fig, ax, path, "training step", "validation accuracy", title)
 
 
 def plot_val_vs_test(runs: list[Run], correlation: dict[str, Any], path: Path) -> Path:
@@ -90,12 +95,5 @@ def plot_val_vs_test(runs: list[Run], correlation: dict[str, Any], path: Path) -
         ax.plot([lo, 1], [lo, 1], color="grey", lw=0.8, ls="--")
     r = correlation["without_step0"]["r"]
     r0 = correlation["with_step0"]["r"]
-    ax.set_title(f"Pearson r = {r:.4f} (with step 0: {r0:.5f})", fontsize=10)
-    ax.set_xlabel("validation accuracy")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    title = f"Pearson r = {r:.4f} (with step 0: {r0:.5f})"
+    return _save_with_legend(fig, ax, path, "validation accuracy", "test accuracy", title)
