@@ -1,10 +1,15 @@
 """Short real runs: fit writes checkpoints/metrics, checkpoints load safely, resume continues."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
+from mnist_lightning.cli import PROJECT_ROOT
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import train
 from tests.helpers import compose_train, small_run_overrides
@@ -82,3 +87,28 @@ def test_resume_mid_epoch_is_bitwise_identical_to_an_uninterrupted_run(synthetic
     for name, tensor in full["state_dict"].items():
         assert torch.equal(tensor, resumed["state_dict"][name]), name
     assert resumed["lr_schedulers"][0]["last_epoch"] == full["lr_schedulers"][0]["last_epoch"] == 90
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, sig):
+    run = tmp_path / "run"
+    overrides = small_run_overrides(synthetic_root, run, steps=100000) + ["trainer.val_check_interval=20"]
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *overrides],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step000040.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(sig)
+    output, _ = process.communicate(timeout=60)
+    assert "Interrupted at step" in output, output[-3000:]
+    assert process.returncode != 0 and "ckpt_path=" in output
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] >= 40
+    resumed = train(
+        compose_train(small_run_overrides(synthetic_root, tmp_path / "resumed", steps=checkpoint["global_step"] + 10)
+                      + [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "test=false"]),
+        tmp_path / "resumed",
+    )
+    assert resumed["step"] == checkpoint["global_step"] + 10

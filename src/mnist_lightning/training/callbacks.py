@@ -67,6 +67,30 @@ class DivergenceGuard(L.Callback):
             raise TrainingDiverged(trainer.global_step, "a weight")
 
 
+class InterruptCheckpoint(L.Callback):
+    """Ctrl-C or SIGTERM during training: write last.ckpt so the run can be resumed from there.
+
+    Not on other exceptions: a diverged or crashed run must not overwrite the last good checkpoint.
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        checkpoints = trainer.checkpoint_callback
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or checkpoints is None:
+            return
+        if trainer.state.fn != "fit" or checkpoints.dirpath is None:
+            return
+        path = f"{checkpoints.dirpath}/last.ckpt"
+        trainer.save_checkpoint(path)
+        log.warning(
+            "Interrupted at step %d: saved %s. Resume with: python src/train.py ... ckpt_path=%s",
+            trainer.global_step,
+            path,
+            path,
+        )
+
+
 class ValidationHistory(L.Callback):
     """Keeps every validation's metrics by step: the curves and val/test correlation read it."""
 

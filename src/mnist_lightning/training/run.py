@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.persistence.restore import warm_start
@@ -90,6 +92,8 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException as exc:  # Lightning exits 0 on SIGTERM; say it was stopped (last.ckpt is saved)
+        raise SystemExit(128 + signal.SIGTERM) from exc
     except TrainingDiverged as exc:
         # A result, not a crash: a sweep keeps going and its report shows where it diverged.
         log.error("%s", exc)
