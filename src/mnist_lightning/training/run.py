@@ -15,6 +15,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from mnist_lightning.cli import in_multirun
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.persistence.restore import warm_start
 from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory
 from mnist_lightning.training.config_checks import validate_train_config
@@ -27,6 +29,17 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def refuse_relaunching_strategy_in_multirun(cfg: DictConfig) -> None:
+    """strategy=ddp re-launches the command line per process; under -m each child would re-run the sweep."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot run inside a Hydra multirun (-m): Lightning re-launches the "
+            "command line for each process, so every child would re-run the whole sweep. Run DDP jobs one at a "
+            "time, or sweep with hydra/launcher=submitit_slurm (one job per DDP run)."
+        )
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
@@ -79,6 +92,7 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
 def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
     validate_train_config(cfg)
+    refuse_relaunching_strategy_in_multirun(cfg)
     output_dir = Path(output_dir)
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
