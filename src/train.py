@@ -13,6 +13,7 @@ from mnist_lightning.cli import (
     hydra_output_dir,
     in_multirun,
     quiet_third_party_noise,
+    remember_swept_keys,
     run_reporting_errors,
     save_resolved_config,
 )
@@ -31,4 +32,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    remember_swept_keys()
     main()

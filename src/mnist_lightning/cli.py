@@ -21,6 +21,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = str(PROJECT_ROOT / "conf")
 # conf/ places outputs/ and data/ under the project root, wherever the command is run from.
 os.environ.setdefault("MNIST_LIGHTNING_ROOT", str(PROJECT_ROOT))
+# Processes that launchers start (submitit, DDP re-launches) must import this package too.
+_SRC = str(PROJECT_ROOT / "src")
+if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 T = TypeVar("T")
 
@@ -28,13 +32,18 @@ T = TypeVar("T")
 SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle(", "sort(")
 
 
-def _swept_keys_on_command_line() -> set[str]:
+def remember_swept_keys() -> None:
+    """Note the keys given several values on this command line (`lr=0.1,0.8`, `seed=range(3)`).
+
+    Called by the entry point that parses the user's command line; launchers run jobs in
+    other processes (submitit) whose argv is not the user's, and they inherit this variable.
+    """
     keys = set()
     for arg in sys.argv[1:]:
         key, sep, value = arg.partition("=")
         if sep and not arg.startswith("-") and ("," in value.strip("[]{}") or value.startswith(SWEEP_FUNCTIONS)):
             keys.add(key.lstrip("+~"))
-    return keys
+    os.environ["MNIST_LIGHTNING_SWEPT_KEYS"] = ",".join(sorted(keys))
 
 
 def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> str:
@@ -44,7 +53,7 @@ def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> s
     constant ones dropped; a name still too long is cut, with a hash to stay unique.
     """
     items = re.split(r",(?=[+~]*[\w.]+=)", overrides) if overrides else []
-    swept = _swept_keys_on_command_line() | set(sweep_params or {})
+    swept = set(filter(None, os.environ.get("MNIST_LIGHTNING_SWEPT_KEYS", "").split(","))) | set(sweep_params or {})
     kept = [item for item in items if item.split("=", 1)[0].lstrip("+~") in swept] or items
     name = ",".join(kept).replace("/", "_") or "defaults"
     if len(name) <= limit:
