@@ -78,3 +78,10 @@ def test_eval_batches_keep_order_and_last_partial_batch():
     batches = list(TensorBatcher(labels[:, None], labels, batch_size=100))
     assert [len(b) for _, b in batches] == [100, 100, 50]
     assert torch.equal(torch.cat([b for _, b in batches]), labels)
+
+
+def test_batcher_state_saved_at_the_end_of_an_epoch_resumes_at_the_next_epoch():
+    labels = torch.arange(1000)
+    batcher = TensorBatcher(labels[:, None], labels, batch_size=100, shuffle=True, seed=1)
+    batcher.load_state_dict({"epoch": 2, "batches_done": 10})
+    assert batcher.sampler.epoch == 3 and len(list(batcher)) == 10

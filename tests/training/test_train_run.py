@@ -112,3 +112,32 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
         tmp_path / "resumed",
     )
     assert resumed["step"] == checkpoint["global_step"] + 10
+
+
+def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(synthetic_root, tmp_path):
+    quiet = ["trainer.val_check_interval=20", "logger=none", "test=false", "~callbacks.progress_bar"]
+    reference = tmp_path / "reference"
+    train(compose_train(small_run_overrides(synthetic_root, reference, steps=120) + quiet), reference)
+
+    run = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *small_run_overrides(synthetic_root, run, steps=120), *quiet],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step000060.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no handler runs, no goodbye checkpoint
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    killed_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    assert 60 <= killed_at < 120
+
+    resumed = tmp_path / "resumed"
+    overrides = small_run_overrides(synthetic_root, resumed, steps=120) + quiet + [f"ckpt_path={run}/checkpoints/last.ckpt"]
+    train(compose_train(overrides), resumed)
+    a = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 120
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name  # raw weights, EMA, n_averaged: bitwise

@@ -81,5 +81,8 @@ class TensorBatcher:
         return {"epoch": self.sampler.epoch, "batches_done": self._batches_done}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.set_epoch(state["epoch"])
-        self._skip = state["batches_done"]
+        epoch, done = state["epoch"], state["batches_done"]
+        if done >= len(self):  # saved at the end of an epoch: resume at the start of the next one
+            epoch, done = epoch + 1, 0
+        self.sampler.set_epoch(epoch)
+        self._skip = done
