@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import run_script, small_run_overrides
@@ -41,3 +42,21 @@ def test_missing_data_is_one_clear_error(tmp_path):
     output = result.stderr + result.stdout
     assert result.returncode == 2 and "Traceback" not in output
     assert "mnist not found" in output and str(empty) in output and "Fix:" in output
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer=lbfgs", "Could not find 'optimizer/lbfgs'"),
+        ("lr=fast", "invalid config value lr='fast'"),
+        ("data.batch_size=5000", "data.batch_size=5000 is larger than the training set"),
+        ("model.hidden=[0]", "invalid config value model.hidden=[0]"),
+        ("ema.decay=1.5", "invalid config value ema.decay=1.5"),
+    ],
+)
+def test_bad_config_fails_clearly_and_writes_nothing(synthetic_root, tmp_path, override, message):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=20), override)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and message in output, output[-2000:]
+    assert "Traceback" not in output
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.json").exists()
