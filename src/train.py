@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning.cli import (
     CONFIG_DIR,
+    run_hydra_app,
     hydra_output_dir,
     in_multirun,
     quiet_third_party_noise,
@@ -33,4 +34,4 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     remember_swept_keys()
-    main()
+    run_hydra_app(main)

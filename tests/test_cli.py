@@ -60,3 +60,12 @@ def test_bad_config_fails_clearly_and_writes_nothing(synthetic_root, tmp_path, o
     assert result.returncode != 0 and message in output, output[-2000:]
     assert "Traceback" not in output
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def test_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file where the run folder should go")
+    result = run_script("train.py", f"hydra.run.dir={blocker / 'run'}")
+    assert result.returncode == 2
+    assert "must be a writable folder, not a file" in result.stderr and "Traceback" not in result.stderr
+    assert blocker.read_text() == "a file where the run folder should go"

@@ -98,6 +98,35 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         sys.exit(2)
 
 
+def run_hydra_app(main: Callable[[], Any]) -> None:
+    """Call a @hydra.main function; errors that happen before or around the task (a run folder
+    that cannot be created, a config that does not compose) become one 'error: ...' line, exit 2.
+
+    Hydra would print them as a trimmed traceback; with HYDRA_FULL_ERROR=1 (set here unless the
+    user set it) it re-raises them to us instead. Other exceptions keep their full traceback.
+    """
+    from hydra.errors import HydraException
+
+    user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except (HydraException, OmegaConfBaseException) as exc:
+        if user_wants_traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if user_wants_traceback:
+            raise
+        print(
+            f"error: {exc.strerror or exc}: {exc.filename or ''}. The output folder (hydra.run.dir, "
+            "hydra.sweep.dir or outputs/) must be a writable folder, not a file.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> None:
     """Hydra saves the config with its ${...} unresolved; this copy holds the values the run used."""
     path = Path(output_dir) / ".hydra" / "resolved.yaml"
