@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 

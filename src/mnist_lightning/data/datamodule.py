@@ -43,10 +43,6 @@ class MNISTDataModule(L.LightningDataModule):
         self.test_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self._train_batcher: TensorBatcher | None = None
 
-    @property
-    def num_features(self) -> int:
-        return 28 * 28
-
     def prepare_data(self) -> None:
         # Download (if needed) once per node before setup() reads the files on every rank.
         if self.train_set is None:

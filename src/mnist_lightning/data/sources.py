@@ -86,7 +86,7 @@ def download(spec: DatasetSpec, root: str | Path) -> None:
 def _not_found(spec: DatasetSpec, root: str | Path | None, reason: str) -> DataError:
     names = [stem + "[.gz]" for stems in SPLIT_FILES.values() for stem in stems]
     looked = "\n".join(f"  - {d}" for d in candidate_dirs(spec, root)) or "  (no folder given)"
-    hint = f"\n  or: apt-get install dataset-fashion-mnist" if spec.system_dirs else ""
+    hint = "\n  or: apt-get install dataset-fashion-mnist" if spec.system_dirs else ""
     return DataError(
         f"{spec.name} not found: looked for {', '.join(names)} in\n{looked}\n"
         f"and {reason}.\n"
