@@ -11,21 +11,22 @@ from typing import Any
 import torch
 
 from mnist_lightning.evaluation.metrics import evaluate_model
-from mnist_lightning.persistence.checkpoints import CheckpointError, list_checkpoints, load_checkpoint
-from mnist_lightning.persistence.restore import default_weights, mlp_from_checkpoint
+from mnist_lightning.persistence.checkpoints import CheckpointError, list_checkpoints
+from mnist_lightning.persistence.restore import load_mlp
 
 log = logging.getLogger(__name__)
 SPLIT_NAMES = {"val": "validation", "test": "test"}
 
 
 def evaluate_checkpoint(
-    path: Path, data: dict[str, tuple[torch.Tensor, torch.Tensor]], split: str, weights: str | None
+    path: Path,
+    data_for: Callable[[dict[str, Any]], dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    split: str,
+    weights: str | None,
 ) -> dict[str, Any]:
-    """Result record for one checkpoint on `data[split]`, with the EMA weights by default."""
-    checkpoint = load_checkpoint(path)
-    weights = weights or default_weights(checkpoint)
-    net = mlp_from_checkpoint(checkpoint, weights)
-    images, labels = data[split]
+    """Result record for one checkpoint on `data_for(checkpoint)[split]`, EMA weights by default."""
+    net, checkpoint, weights = load_mlp(path, weights)
+    images, labels = data_for(checkpoint)[split]
     metrics = evaluate_model(net, images, labels)
     return {"checkpoint": str(path), "step": checkpoint.get("global_step"), "split": split, "weights": weights, **metrics}
 

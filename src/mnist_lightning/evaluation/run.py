@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
-from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.training.run import write_json
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     splits = SplitCache(cfg.data_root, cfg.download)
 
     def evaluate_path(path: Path) -> dict[str, Any]:
-        return evaluate_checkpoint(path, splits(load_checkpoint(path)), cfg.split, cfg.weights)
+        return evaluate_checkpoint(path, splits, cfg.split, cfg.weights)
 
     output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
     if cfg.watch:

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
-from mnist_lightning.persistence.restore import default_weights, mlp_from_checkpoint
+from mnist_lightning.persistence.restore import load_mlp
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # (batch, 784) float32 -> (batch, 10) logits
 
@@ -24,8 +23,8 @@ def _torch_predictor(module: torch.nn.Module) -> Predictor:
 
 
 def checkpoint_predictor(path: Path, weights: str | None = None) -> Predictor:
-    checkpoint = load_checkpoint(resolve_checkpoint(path))
-    return _torch_predictor(mlp_from_checkpoint(checkpoint, weights or default_weights(checkpoint)))
+    net, _, _ = load_mlp(path, weights)
+    return _torch_predictor(net)
 
 
 def pt2_predictor(path: Path) -> Predictor:

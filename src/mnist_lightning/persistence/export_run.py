@@ -10,9 +10,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
-from mnist_lightning.persistence.restore import default_weights, mlp_from_checkpoint
+from mnist_lightning.persistence.restore import load_mlp
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     if any(f not in FORMATS for f in formats):
         raise ConfigError(f"invalid config value format={cfg.format!r}: expected one of {[*FORMATS, 'all']}")
     path = resolve_checkpoint(cfg.ckpt)
-    checkpoint = load_checkpoint(path)
-    weights = cfg.weights or default_weights(checkpoint)
-    net = mlp_from_checkpoint(checkpoint, weights)
+    net, checkpoint, weights = load_mlp(path, cfg.weights)
     out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"
     out.mkdir(parents=True, exist_ok=True)
     stem = cfg.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,6 +50,13 @@ def mlp_from_checkpoint(checkpoint: dict[str, Any], weights: str = "ema") -> MLP
     net = MLP(**checkpoint["hyper_parameters"]["net"])
     net.load_state_dict(mlp_state_dict(checkpoint, weights))
     return net.eval()
+
+
+def load_mlp(source: str | Path, weights: str | None = None) -> tuple[MLP, dict[str, Any], str]:
+    """(plain MLP, checkpoint, weights used) from a checkpoint file or folder; EMA when it has one."""
+    checkpoint = load_checkpoint(resolve_checkpoint(source))
+    weights = weights or default_weights(checkpoint)
+    return mlp_from_checkpoint(checkpoint, weights), checkpoint, weights
 
 
 @dataclass
