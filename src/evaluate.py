@@ -3,13 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from mnist_lightning.cli import (
-    CONFIG_DIR,
-    hydra_output_dir,
-    quiet_third_party_noise,
-    run_hydra_app,
-    run_reporting_errors,
-)
+from mnist_lightning.cli import quiet_third_party_noise, run_hydra_app, run_reporting_errors
+from mnist_lightning.hydra_setup import CONFIG_DIR, hydra_output_dir, setup_hydra
 from mnist_lightning.evaluation.run import evaluate
 
 
@@ -20,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    setup_hydra()
     run_hydra_app(main)

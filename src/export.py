@@ -3,7 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from mnist_lightning.cli import CONFIG_DIR, quiet_third_party_noise, run_hydra_app, run_reporting_errors
+from mnist_lightning.cli import quiet_third_party_noise, run_hydra_app, run_reporting_errors
+from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
 from mnist_lightning.persistence.export_run import export
 
 
@@ -14,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    setup_hydra()
     run_hydra_app(main)

@@ -5,7 +5,8 @@ import sys
 
 from omegaconf import OmegaConf
 
-from mnist_lightning.cli import CONFIG_DIR, quiet_third_party_noise, run_reporting_errors
+from mnist_lightning.cli import quiet_third_party_noise, run_reporting_errors
+from mnist_lightning.hydra_setup import CONFIG_DIR
 from mnist_lightning.inference.run import predict
 
 

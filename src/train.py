@@ -8,16 +8,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from mnist_lightning.cli import (
-    CONFIG_DIR,
-    run_hydra_app,
-    hydra_output_dir,
-    in_multirun,
-    quiet_third_party_noise,
-    remember_swept_keys,
-    run_reporting_errors,
-    save_resolved_config,
-)
+from mnist_lightning.cli import quiet_third_party_noise, run_hydra_app, run_reporting_errors
+from mnist_lightning.hydra_setup import CONFIG_DIR, hydra_output_dir, in_multirun, save_resolved_config, setup_hydra
 from mnist_lightning.training.run import train
 
 
@@ -33,5 +25,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    remember_swept_keys()
+    setup_hydra(sys.argv[1:])
     run_hydra_app(main)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from mnist_lightning.cli import CONFIG_DIR, PROJECT_ROOT
+from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT
 from mnist_lightning.data.idx import write_idx
 
 REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
@@ -46,9 +47,12 @@ def write_synthetic_mnist(
     return folder
 
 
-def small_run_overrides(data_root: Path, output_dir: Path, steps: int = 60) -> list[str]:
-    """A seconds-long run on the synthetic data: 1,000 train / 200 val / 300 test images."""
-    return [
+def small_run_overrides(data_root: Path, output_dir: Path | None = None, steps: int = 60) -> list[str]:
+    """A seconds-long run on the synthetic data: 1,000 train / 200 val / 300 test images.
+
+    With `output_dir` the run writes there; without, Hydra picks the folder (as in a sweep).
+    """
+    overrides = [
         f"data.root={data_root}",
         "data.download=false",
         "data.val_size=200",
@@ -60,14 +64,39 @@ def small_run_overrides(data_root: Path, output_dir: Path, steps: int = 60) -> l
         "trainer.accelerator=cpu",
         "lr_schedule.decay_steps=20",
         "lr=0.1",
-        f"paths.output_dir={output_dir}",
-        f"hydra.run.dir={output_dir}",
     ]
+    if output_dir is not None:
+        overrides += [f"paths.output_dir={output_dir}", f"hydra.run.dir={output_dir}"]
+    return overrides
+
+
+def sweep_overrides(data_root: Path, steps: int = 40, free: tuple[str, ...] = ()) -> list[str]:
+    """A small run's overrides for a multirun (validation every 20 steps), leaving the `free` keys to the sweep."""
+    small = small_run_overrides(data_root, steps=steps) + ["trainer.val_check_interval=20"]
+    return [o for o in small if o.split("=", 1)[0] not in free]
+
+
+def wait_for(path: Path, process: subprocess.Popen | None = None, timeout: float = 120.0) -> Path:
+    """Wait until `path` exists; fail clearly if it never appears or `process` ends first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process is not None and process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"{path} never appeared: the process exited with {process.returncode}\n{output[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout:.0f} s")
+        time.sleep(0.05)
+    return path
+
+
+def compose_config(program: str, overrides: list[str]) -> DictConfig:
+    """A program's config (conf/<program>.yaml) composed by Hydra, as its entry point would."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(program, overrides=overrides)
 
 
 def compose_train(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_config("train", overrides)
 
 
 def run_script(script: str, *args: str, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -88,3 +117,15 @@ def train_small_run(data_root: Path, output_dir: Path, *extra: str, steps: int =
     from mnist_lightning.training.run import train
 
     return train(compose_train(small_run_overrides(data_root, output_dir, steps=steps) + list(extra)), output_dir)
+
+
+def split_of_run(run: Path, split: str) -> tuple:
+    """(images, labels) of a run's `val` or `test` split, with the data settings its checkpoint stored."""
+    import torch
+
+    from mnist_lightning.data import MNISTDataModule
+
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    datamodule = MNISTDataModule(**{**checkpoint["datamodule_hyper_parameters"], "download": False})
+    datamodule.setup()
+    return datamodule.val_set if split == "val" else datamodule.test_set

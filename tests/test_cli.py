@@ -5,7 +5,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import run_script, small_run_overrides
+from tests.helpers import run_script, small_run_overrides, sweep_overrides
 
 
 def test_train_variant_from_the_command_line(synthetic_root, tmp_path):
@@ -19,7 +19,7 @@ def test_train_variant_from_the_command_line(synthetic_root, tmp_path):
 
 
 def test_multirun_sweeps_lr_into_separate_job_folders(synthetic_root, tmp_path):
-    overrides = [o for o in small_run_overrides(synthetic_root, tmp_path, steps=20) if not o.startswith(("paths.", "hydra.", "lr="))]
+    overrides = sweep_overrides(synthetic_root, steps=20, free=("lr",))
     result = run_script("train.py", "-m", "lr=0.1,0.8", *overrides, f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p.parent.name for p in tmp_path.glob("*/metrics.json"))

@@ -4,15 +4,14 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
-from mnist_lightning.cli import PROJECT_ROOT
+from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.evaluation.checkpoint_eval import watch_checkpoints
 from mnist_lightning.evaluation.run import evaluate
 from mnist_lightning.persistence.checkpoints import CheckpointError
-from tests.helpers import run_script, small_run_overrides
+from tests.helpers import compose_config, run_script, small_run_overrides, wait_for
 
 
 @pytest.mark.parametrize("weights", ["ema", "raw"])
@@ -31,14 +30,7 @@ def test_checkpoint_accuracy_equals_training_validation_at_that_step(trained_run
 
 
 def test_test_split_of_final_checkpoint_equals_training_test_accuracy(trained_run, tmp_path):
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.merge(
-        OmegaConf.load(PROJECT_ROOT / "conf" / "evaluate.yaml"),
-        {"ckpt": str(trained_run), "split": "test", "output": str(tmp_path / "e.json")},
-    )
-    cfg.pop("defaults")
-    cfg.pop("hydra")
+    cfg = compose_config("evaluate", [f"ckpt={trained_run}", "split=test", f"output={tmp_path / 'e.json'}"])
     [record] = evaluate(cfg, tmp_path)
     final = json.loads((trained_run / "metrics.json").read_text())
     assert record["step"] == final["step"] and round(record["accuracy"], 4) == round(final["test_acc"], 4)
@@ -89,7 +81,7 @@ def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_r
          f"hydra.run.dir={tmp_path / 'eval'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    time.sleep(1)  # the watcher starts first and waits for the folder to appear
+    wait_for(tmp_path / "eval" / ".hydra" / "config.yaml", watcher)  # the watcher is up before training starts
     trainer = run_script("train.py", *overrides)
     output, _ = watcher.communicate(timeout=240)
     assert trainer.returncode == 0, trainer.stderr[-2000:]

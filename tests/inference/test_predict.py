@@ -1,11 +1,15 @@
 """Preprocessing of real-world image files and the predict command."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 from mnist_lightning.inference.preprocess import mnist_style, preprocess_file, to_white_on_black
+from mnist_lightning.persistence.restore import load_mlp
 from tests.helpers import run_script, synthetic_digits
 
 
@@ -39,9 +43,15 @@ def test_predict_classifies_files_skips_unreadable_and_writes_json(trained_run, 
     assert result.returncode == 0, result.stderr[-2000:]
     records = json.loads(out.read_text())
     assert len(records) == 13 and "error" in records[-1] and "not a readable image" in records[-1]["error"]
-    for record in records[:-1]:
-        assert len(record["top3"]) == 3 and 0 <= record["probability"] <= 1
-        assert record["top3"][0]["digit"] == record["digit"]
+    net, _, weights = load_mlp(trained_run)
+    assert weights == "ema"
+    rows = torch.from_numpy(np.stack([preprocess_file(tmp_path / Path(r["file"]).name) for r in records[:-1]]))
+    with torch.no_grad():
+        probabilities = torch.softmax(net(rows), dim=1)
+    for record, p in zip(records[:-1], probabilities):
+        top = torch.argsort(p, descending=True)[:3].tolist()
+        assert [t["digit"] for t in record["top3"]] == top and record["digit"] == top[0]
+        assert [t["probability"] for t in record["top3"]] == pytest.approx(p[top].tolist(), abs=1e-6)
 
 
 def test_predict_without_inputs_is_a_clear_error(trained_run):

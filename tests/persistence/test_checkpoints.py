@@ -5,13 +5,8 @@ import pickle
 import pytest
 import torch
 
-from mnist_lightning.persistence.checkpoints import (
-    CheckpointError,
-    load_checkpoint,
-    load_model,
-    model_from_checkpoint,
-    resolve_checkpoint,
-)
+from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
+from mnist_lightning.training import MNISTClassifier
 from tests.helpers import run_script
 
 
@@ -35,7 +30,8 @@ def test_resolve_newest_checkpoint_in_run_or_checkpoints_folder(trained_run):
 
 
 def test_model_rebuilt_from_checkpoint_alone(trained_run):
-    model, checkpoint = load_model(trained_run)
+    checkpoint = load_checkpoint(resolve_checkpoint(trained_run))
+    model = MNISTClassifier.from_checkpoint(checkpoint)
     assert checkpoint["global_step"] == 60 and model.ema is not None
     assert torch.equal(model.net.layer1.weight, checkpoint["state_dict"]["net.layer1.weight"])
 
@@ -77,7 +73,7 @@ def test_incompatible_model_is_a_clear_error(trained_run):
     checkpoint = load_checkpoint(trained_run / "checkpoints" / "last.ckpt")
     checkpoint["hyper_parameters"]["net"]["hidden"] = [32]
     with pytest.raises(CheckpointError, match="weights do not fit"):
-        model_from_checkpoint(checkpoint)
+        MNISTClassifier.from_checkpoint(checkpoint)
     checkpoint["hyper_parameters"]["colour"] = "blue"
     with pytest.raises(CheckpointError, match="hyper-parameters do not describe"):
-        model_from_checkpoint(checkpoint)
+        MNISTClassifier.from_checkpoint(checkpoint)

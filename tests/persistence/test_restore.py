@@ -52,7 +52,7 @@ def test_restore_errors():
 def test_warm_start_from_the_command_config(trained_run, synthetic_root, tmp_path):
     """init_from/init_map: a 2-hidden-layer model's first layer starts as the 1-layer run's EMA layer1."""
     from mnist_lightning.training.run import build
-    from mnist_lightning.persistence.restore import warm_start
+    from mnist_lightning.training.warm_start import warm_start
 
     cfg = compose_train(
         small_run_overrides(synthetic_root, tmp_path, steps=20)

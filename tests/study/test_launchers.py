@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from tests.study.test_study import sweep_overrides
-from tests.helpers import run_script
+from tests.helpers import run_script, sweep_overrides
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from mnist_lightning.data import MNISTDataModule
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.models import MLP
 from mnist_lightning.training import MNISTClassifier
-from mnist_lightning.training.ema import create_moving_average, tf_ema_decay, update_moving_average
+from mnist_lightning.training.ema import ExponentialMovingAverage, tf_ema_decay
 from mnist_lightning.training.regularization import l2_penalty
 from mnist_lightning.training.schedule import ExponentialDecay, build_lr_scheduler
 
@@ -62,7 +63,7 @@ def test_scheduler_sets_optimizer_lr_per_step():
         optimizer.step()
         scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.8 * 0.5**2)
-    with pytest.raises(ValueError, match="unknown lr_schedule"):
+    with pytest.raises(ConfigError, match="invalid config value lr_schedule.name='cosine'"):
         build_lr_scheduler(optimizer, "cosine")
 
 
@@ -77,18 +78,34 @@ def test_ema_update_by_hand():
     net = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         net.weight.fill_(1.0)
-    average = create_moving_average(net)
+    average = ExponentialMovingAverage(net, decay=0.99)
     shadow = 1.0
     for step, value in enumerate([3.0, 5.0, -1.0]):
         with torch.no_grad():
             net.weight.fill_(value)
-        decay = tf_ema_decay(0.99, step)
-        update_moving_average(average, net, decay)
+        decay = average.get_decay(step)
+        assert decay == tf_ema_decay(0.99, step)
+        average.update(net, step)
         shadow = decay * shadow + (1 - decay) * value
         assert average.module.weight.item() == pytest.approx(shadow)
     # by hand: 0.1*1+0.9*3 = 2.8; (2/11)*2.8+(9/11)*5 = 4.5454..; 0.25*4.5454-0.75 = 0.38636..
     assert shadow == pytest.approx(0.25 * (2 / 11 * 2.8 + 9 / 11 * 5) - 0.75)
     assert int(average.n_averaged) == 4
+    assert list(average.state_dict()) == ["n_averaged", "module.weight"]  # the checkpoint keys under `ema.`
+
+
+def test_ema_set_and_restart_from():
+    net = torch.nn.Linear(2, 1)
+    average = ExponentialMovingAverage(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.fill_(4.0)
+    average.update(net, step=100)  # decay 0.5: halfway from the initial weights to 4
+    expected = average.module.weight.clone()
+    target = torch.nn.Linear(2, 1)
+    average.set(target)
+    assert torch.equal(target.weight, expected) and torch.equal(target.bias, average.module.bias)
+    average.restart_from(net)
+    assert torch.equal(average.module.weight, net.weight)
 
 
 class RecordWeights(L.Callback):

@@ -9,10 +9,10 @@ import time
 import pytest
 import torch
 
-from mnist_lightning.cli import PROJECT_ROOT
+from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import train
-from tests.helpers import compose_train, small_run_overrides
+from tests.helpers import compose_train, small_run_overrides, split_of_run, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,11 @@ def test_fit_writes_metrics_logs_and_checkpoints(finished_run):
     assert metrics["status"] == "completed" and metrics["step"] == 60 and metrics["weights"] == "ema"
     assert [h["step"] for h in metrics["history"]] == [20, 40, 60]
     assert metrics["test_acc"] == metrics["test_acc_ema"] and metrics["test_acc"] > 0.5
-    assert 0 <= metrics["test_acc_raw"] <= 1 and metrics["val_acc"] == metrics["val_acc_ema"]
+    assert metrics["val_acc"] == metrics["val_acc_ema"] == metrics["history"][-1]["val_acc_ema"]
+    raw = MNISTClassifier.from_checkpoint(torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)).net
+    images, labels = split_of_run(out, "test")
+    with torch.no_grad():
+        assert metrics["test_acc_raw"] == pytest.approx((raw(images).argmax(1) == labels).float().mean().item())
     names = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert names == ["last.ckpt", "step000020.ckpt", "step000040.ckpt", "step000060.ckpt"]
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -97,9 +101,7 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
         [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *overrides],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "step000040.ckpt").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(run / "checkpoints" / "step000040.ckpt", process)
     process.send_signal(sig)
     output, _ = process.communicate(timeout=60)
     assert "Interrupted at step" in output, output[-3000:]
@@ -124,9 +126,7 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
         [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *small_run_overrides(synthetic_root, run, steps=120), *quiet],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "step000060.ckpt").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(run / "checkpoints" / "step000060.ckpt", process)
     process.kill()  # SIGKILL: no handler runs, no goodbye checkpoint
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL

@@ -8,7 +8,7 @@ import torch
 
 from mnist_lightning.data.batcher import TensorBatcher
 from mnist_lightning.data.sources import load_dataset, locate_dataset
-from mnist_lightning.errors import ConfigError
+from mnist_lightning.errors import ConfigError, invalid_value
 
 
 def to_features(images: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ class MNISTDataModule(L.LightningDataModule):
         elif hp.split == "random":
             order = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
         else:
-            raise ConfigError(f"data.split={hp.split!r} must be 'first' or 'random'")
+            raise invalid_value("data.split", hp.split, "'first' or 'random'")
         val_idx, train_idx = order[: hp.val_size], order[hp.val_size :]
         features = to_features(train_images)
         self.val_set = (features[val_idx], train_labels[val_idx])

@@ -10,10 +10,10 @@ import torch
 from omegaconf import DictConfig
 
 from mnist_lightning.data.datamodule import MNISTDataModule
-from mnist_lightning.errors import ConfigError
+from mnist_lightning.errors import ConfigError, invalid_value
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
-from mnist_lightning.training.run import write_json
+from mnist_lightning.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class SplitCache:
 def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     """Run the evaluator as configured; writes the JSON results and returns them."""
     if cfg.split not in ("val", "test"):
-        raise ConfigError(f"invalid config value split={cfg.split!r}: expected 'val' or 'test'")
+        raise invalid_value("split", cfg.split, "'val' or 'test'")
     if cfg.weights not in (None, "ema", "raw"):
-        raise ConfigError(f"invalid config value weights={cfg.weights!r}: expected null, 'ema' or 'raw'")
+        raise invalid_value("weights", cfg.weights, "null, 'ema' or 'raw'")
     if cfg.ckpt is None:
         raise ConfigError("ckpt is required: a checkpoint file, a checkpoints folder or a run folder")
     splits = SplitCache(cfg.data_root, cfg.download)

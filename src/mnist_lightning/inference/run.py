@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError, DataError, UserError
+from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_value
 from mnist_lightning.inference.predictors import load_predictor
 from mnist_lightning.inference.preprocess import image_files, preprocess_file
 
@@ -71,7 +71,7 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if cfg.format not in ("text", "json", "csv"):
-        raise ConfigError(f"invalid config value format={cfg.format!r}: expected text, json or csv")
+        raise invalid_value("format", cfg.format, "text, json or csv")
     if not cfg.model or not cfg.inputs:
         raise ConfigError("model=<ckpt|run folder|.pt2|.onnx> and inputs=<file, folder or [list]> are required")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)

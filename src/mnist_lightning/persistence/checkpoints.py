@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.training import MNISTClassifier
 
 
 class CheckpointError(UserError):
@@ -73,24 +72,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
     return checkpoint
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any], source: str | Path = "<checkpoint>") -> MNISTClassifier:
-    """Rebuild the LightningModule from the hyper-parameters stored in the checkpoint."""
-    hparams = checkpoint["hyper_parameters"]
-    try:
-        model = MNISTClassifier(**hparams)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{source}: its hyper-parameters do not describe this project's model ({exc})") from exc
-    try:
-        model.load_state_dict(checkpoint["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{source}: weights do not fit the model it describes: {exc}") from exc
-    return model.eval()
-
-
-def load_model(path: str | Path) -> tuple[MNISTClassifier, dict[str, Any]]:
-    """(model, checkpoint) for a checkpoint file or folder."""
-    path = resolve_checkpoint(path)
-    checkpoint = load_checkpoint(path)
-    return model_from_checkpoint(checkpoint, path), checkpoint

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError
+from mnist_lightning.errors import invalid_value
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
 from mnist_lightning.persistence.restore import load_mlp
@@ -37,7 +37,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     """Write the requested formats; returns {format: path}."""
     formats = FORMATS if cfg.format == "all" else (cfg.format,)
     if any(f not in FORMATS for f in formats):
-        raise ConfigError(f"invalid config value format={cfg.format!r}: expected one of {[*FORMATS, 'all']}")
+        raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
     path = resolve_checkpoint(cfg.ckpt)
     net, checkpoint, weights = load_mlp(path, cfg.weights)
     out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"

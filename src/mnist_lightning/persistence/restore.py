@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,6 @@ from torch import nn
 from mnist_lightning.errors import UserError
 from mnist_lightning.models import MLP
 from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
-
-log = logging.getLogger(__name__)
 
 WEIGHT_PREFIXES = {"ema": "ema.module.", "raw": "net."}
 
@@ -114,15 +111,3 @@ def restore_parameters(
         initialised=[n for n in targets if n not in pairs],
         ignored=[n for n in source if n not in used],
     )
-
-
-def warm_start(module: Any, source: str, mapping: Mapping[str, str] | None, weights: str | None) -> RestoreReport:
-    """Initialise some of a module's MLP parameters from another run's checkpoint before training."""
-    path = resolve_checkpoint(source)
-    checkpoint = load_checkpoint(path)
-    weights = weights or default_weights(checkpoint)
-    report = restore_parameters(module.net, mlp_state_dict(checkpoint, weights), dict(mapping) if mapping else None)
-    if module.ema is not None:  # the moving average starts from the (warm-started) initial weights
-        module.ema.module.load_state_dict(module.net.state_dict())
-    log.info("Warm start from %s (%s weights): %s", path, weights, report.summary())
-    return report

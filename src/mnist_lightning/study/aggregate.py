@@ -8,7 +8,6 @@ from typing import Any
 from mnist_lightning.study.runs import Run
 from mnist_lightning.study.stats import mean, pearson, std
 
-VARIANT_ORDER = ["all", "no_l2", "no_lr_decay", "no_ema", "no_hidden", "no_activation"]
 COLUMNS = [
     "variant", "n_seeds", "completed", "diverged", "failed", "test_acc_mean", "test_acc_std", "test_acc_min",
     "test_acc_max", "best_val_acc_mean", "steps", "wall_time_s_mean", "weights", "notes",
@@ -16,11 +15,16 @@ COLUMNS = [
 
 
 def group_by_variant(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs per variant, in the order the sweep ran them (the sweep's own order of variants)."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         groups[run.variant].append(run)
-    order = {name: i for i, name in enumerate(VARIANT_ORDER)}
-    return dict(sorted(groups.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+    return dict(groups)
+
+
+def status_label(row: dict[str, Any]) -> str:
+    """What a row without a test accuracy shows instead."""
+    return "diverged" if row["diverged"] else "failed"
 
 
 def variant_row(variant: str, runs: list[Run]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The study's figures: final accuracy per variant, validation curves, validation vs test."""
+"""The study's figures: final accuracy per variant, validation curves, validation vs test.
+
+Figures are drawn on `matplotlib.figure.Figure` objects (no pyplot, so no GUI backend is chosen
+or changed by importing this module).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,30 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-
-from mnist_lightning.study.aggregate import checkpoint_pairs  # noqa: E402
-from mnist_lightning.study.runs import Run  # noqa: E402
-from mnist_lightning.study.stats import mean, std  # noqa: E402
+from mnist_lightning.study.aggregate import checkpoint_pairs, status_label
+from mnist_lightning.study.runs import Run
+from mnist_lightning.study.stats import mean, std
 
 
-def _save_with_legend(fig: plt.Figure, ax: plt.Axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+def _save(fig: Figure, ax: Axes, path: Path, xlabel: str, ylabel: str, title: str, legend: bool = True) -> Path:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
+    if legend:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def plot_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
     """Bar per variant: mean test accuracy, error bar = std over seeds; diverged/failed marked."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     names = [row["variant"] for row in rows]
     means = [row["test_acc_mean"] or 0.0 for row in rows]
     errors = [row["test_acc_std"] or 0.0 for row in rows]
@@ -42,25 +45,22 @@ def plot_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
             bar.set_height(low + (1 - low) * 0.05)
             bar.set_hatch("//")
             bar.set_color("#c44e52")
-            label = "diverged" if row["diverged"] else "failed"
+            label = status_label(row)
         else:
             label = f"{row['test_acc_mean']:.4f}"
             if row["diverged"] or row["failed"]:
                 label += f"\n({row['diverged'] + row['failed']} of {row['n_seeds']} lost)"
         ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8)
     ax.set_ylim(low, 1.0)
-    ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.set_title("MNIST MLP: which optimization matters")
     ax.tick_params(axis="x", rotation=20)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    title = "MNIST MLP: which optimization matters"
+    return _save(fig, ax, path, "", "test accuracy (mean ± std over seeds)", title, legend=False)
 
 
 def plot_curves(groups: dict[str, list[Run]], path: Path) -> Path:
     """Validation accuracy vs step per variant: mean over seeds, band = ± one std."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     lows = []
     for variant, runs in groups.items():
         by_step: dict[int, list[float]] = defaultdict(list)
@@ -79,13 +79,14 @@ def plot_curves(groups: dict[str, list[Run]], path: Path) -> Path:
         lows.append(min(means))
     ax.set_ylim(max(0.0, min(lows, default=0.0) - 0.005), 1.0)
     title = "Validation accuracy during training (mean ± std over seeds)"
-    return _save_with_legend(fig, ax, path, "training step", "validation accuracy", title)
+    return _save(fig, ax, path, "training step", "validation accuracy", title)
 
 
 def plot_val_vs_test(runs: list[Run], correlation: dict[str, Any], path: Path) -> Path:
     """Validation vs test accuracy at every checkpoint (step 0 excluded), coloured by variant."""
     pairs = checkpoint_pairs(runs, include_step0=False)
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    fig = Figure(figsize=(5.5, 5.5))
+    ax = fig.subplots()
     for variant in dict.fromkeys(p[2] for p in pairs):
         xs = [p[0] for p in pairs if p[2] == variant]
         ys = [p[1] for p in pairs if p[2] == variant]
@@ -96,4 +97,4 @@ def plot_val_vs_test(runs: list[Run], correlation: dict[str, Any], path: Path) -
     r = correlation["without_step0"]["r"]
     r0 = correlation["with_step0"]["r"]
     title = f"Pearson r = {r:.4f} (with step 0: {r0:.5f})"
-    return _save_with_legend(fig, ax, path, "validation accuracy", "test accuracy", title)
+    return _save(fig, ax, path, "validation accuracy", "test accuracy", title)

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mnist_lightning.study.aggregate import COLUMNS, correlations, group_by_variant, variant_row
+from mnist_lightning.study.aggregate import COLUMNS, correlations, group_by_variant, status_label, variant_row
 from mnist_lightning.study.plots import plot_comparison, plot_curves, plot_val_vs_test
 from mnist_lightning.study.runs import find_runs
 
@@ -36,7 +36,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in rows:
         if row["test_acc_mean"] is None:
-            acc = "diverged" if row["diverged"] else "failed"
+            acc = status_label(row)
         else:
             acc = f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
         seeds = f"{row['completed']}/{row['n_seeds']}"

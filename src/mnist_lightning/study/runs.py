@@ -52,7 +52,13 @@ def read_run(folder: Path) -> Run:
                metrics, metrics.get("error"))
 
 
+def _job_order(folder: Path) -> tuple[int, str]:
+    """Hydra names job folders `<job number>_<overrides>`: sort 2_ before 10_."""
+    number = folder.name.split("_", 1)[0]
+    return (int(number) if number.isdigit() else -1, folder.name)
+
+
 def find_runs(sweep: Path) -> list[Run]:
     """Every job folder (one holding `.hydra/`) under a sweep folder, in job order."""
-    folders = sorted({p.parent.parent for p in Path(sweep).glob("**/.hydra/config.yaml")})
+    folders = sorted({p.parent.parent for p in Path(sweep).glob("**/.hydra/config.yaml")}, key=_job_order)
     return [read_run(folder) for folder in folders]

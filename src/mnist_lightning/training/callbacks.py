@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import torch
 
 from mnist_lightning.errors import UserError
+from mnist_lightning.training.module import WEIGHT_LABELS, is_logging_step
 
 log = logging.getLogger(__name__)
 
@@ -25,35 +28,38 @@ class TrainingDiverged(UserError):
         )
 
 
+def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
+    """Logged metrics under `prefixes` as floats, with flat names for JSON/CSV (`val/acc_ema` -> `val_acc_ema`)."""
+    return {key.replace("/", "_"): float(value) for key, value in metrics.items() if key.startswith(prefixes)}
+
+
 class TutorialPrinter(L.Callback):
     """Prints 'After N training step(s), validation accuracy using average model is X' like TF1."""
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        metrics = trainer.callback_metrics
-        weights = pl_module.weight_kinds[-1]
-        accuracy = metrics.get(f"val/acc_{weights}")
-        if accuracy is None:
-            return
-        model = "average model" if weights == "ema" else "raw weights"
-        log.info(
-            "After %d training step(s), validation accuracy using %s is %.4f",
-            trainer.global_step,
-            model,
-            float(accuracy),
-        )
+        weights = pl_module.reported_weights
+        accuracy = trainer.callback_metrics.get(f"val/acc_{weights}")
+        if accuracy is not None:
+            log.info(
+                "After %d training step(s), validation accuracy using %s is %.4f",
+                trainer.global_step,
+                WEIGHT_LABELS[weights],
+                float(accuracy),
+            )
 
 
 class DivergenceGuard(L.Callback):
     """Stops training at the first non-finite logged loss, and before any checkpoint of NaN weights.
 
-    Checking every step would need a host sync per step; the loss is checked when it is
-    logged anyway, and the weights before each validation (which precedes every save).
+    Checking every step would need a host sync per step; the loss is checked on the steps the
+    module logs it (`is_logging_step`), and the weights before each validation (which precedes
+    every save).
     """
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % trainer.log_every_n_steps != 0:
+        if not is_logging_step(trainer.global_step - 1, trainer.log_every_n_steps):  # the step just taken
             return
         loss = trainer.callback_metrics.get("train/loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -100,8 +106,4 @@ class ValidationHistory(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        record = {"step": trainer.global_step}
-        for key, value in trainer.callback_metrics.items():
-            if key.startswith(("val/", "tracked_test/")):
-                record[key.replace("/", "_")] = float(value)
-        self.records.append(record)
+        self.records.append({"step": trainer.global_step, **scalar_metrics(trainer.callback_metrics, ("val/", "tracked_test/"))})

@@ -7,9 +7,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_lightning.errors import ConfigError
+from mnist_lightning.errors import invalid_value
 from mnist_lightning.models import ACTIVATIONS
 from mnist_lightning.training.optimizers import OPTIMIZERS
+from mnist_lightning.training.schedule import SCHEDULES
 
 
 def _is_number(value: Any) -> bool:
@@ -23,18 +24,18 @@ def _is_int(value: Any) -> bool:
 def _check(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected: str) -> None:
     value = OmegaConf.select(cfg, key)
     if not ok(value):
-        raise ConfigError(f"invalid config value {key}={value!r}: expected {expected}")
+        raise invalid_value(key, value, expected)
 
 
 def validate_train_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for values that would crash or silently mislead training."""
+    """Raise a ConfigError for values that would crash or silently mislead training."""
     checks: list[tuple[str, Callable[[Any], bool], str]] = [
         ("lr", lambda v: _is_number(v) and v > 0, "a number > 0"),
         ("seed", _is_int, "an integer"),
         ("reg.rate", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
         ("ema.decay", lambda v: v is None or (_is_number(v) and 0 < v < 1), "null (off) or a number in (0, 1)"),
         ("optimizer.name", lambda v: v in OPTIMIZERS, f"one of {sorted(OPTIMIZERS)}"),
-        ("lr_schedule.name", lambda v: v in ("exp", "constant"), "'exp' or 'constant'"),
+        ("lr_schedule.name", lambda v: v in SCHEDULES, f"one of {sorted(SCHEDULES)}"),
         ("model.activation", lambda v: v in ACTIVATIONS, f"one of {sorted(ACTIVATIONS)}"),
         ("model.hidden", lambda v: v is not None and all(_is_int(h) and h > 0 for h in v), "a list of positive integers"),
         ("model.init_std", lambda v: _is_number(v) and v > 0, "a number > 0"),

@@ -1,11 +1,12 @@
-"""The moving average of the weights, with `tf.train.ExponentialMovingAverage`'s rule.
+"""The moving average of the weights, with `tf.train.ExponentialMovingAverage`'s rule, in one object.
 
 TF1: shadow = decay * shadow + (1 - decay) * variable, with
 decay = min(decay, (1 + num_updates) / (10 + num_updates)) and num_updates = global_step,
-shadows starting at the variables' initial values. The shadow copy lives in a
-`torch.optim.swa_utils.AveragedModel`; we update it with one fused `_foreach_lerp_`
-instead of `AveragedModel.update_parameters`, which would read `n_averaged` back to
-the host (a device sync on GPU) and regroup tensors on every step.
+shadows starting at the variables' initial values. Shaped like timm's `ModelEmaV3`
+(`get_decay(step)`, `update(model, step)`, `set(model)`) on top of
+`torch.optim.swa_utils.AveragedModel`, so checkpoints keep the `ema.module.*` keys. The update
+is one fused `_foreach_lerp_` instead of `AveragedModel.update_parameters`, which would read
+`n_averaged` back to the host (a device sync on GPU) and regroup tensors on every step.
 """
 
 from __future__ import annotations
@@ -20,18 +21,36 @@ def tf_ema_decay(decay: float, num_updates: int) -> float:
     return min(decay, (1.0 + num_updates) / (10.0 + num_updates))
 
 
-def create_moving_average(model: nn.Module) -> AveragedModel:
-    """Shadow copy initialised to the model's current (initial) weights, like TF's shadows."""
-    average = AveragedModel(model, use_buffers=True)
-    average.n_averaged.fill_(1)  # the initial weights count as the first sample: no copy on update
-    average.requires_grad_(False)
-    return average
+class ExponentialMovingAverage(AveragedModel):
+    """Shadow copy of a model, initialised to its current (initial) weights like TF's shadows."""
 
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__(model, use_buffers=True)
+        self.decay = decay
+        self.n_averaged.fill_(1)  # the initial weights count as the first sample: no copy on update
+        self.requires_grad_(False)
 
-@torch.no_grad()
-def update_moving_average(average: AveragedModel, model: nn.Module, decay: float) -> None:
-    """shadow <- decay * shadow + (1 - decay) * weights, for every parameter and buffer."""
-    shadow = [*average.module.parameters(), *average.module.buffers()]
-    current = [*model.parameters(), *model.buffers()]
-    torch._foreach_lerp_(shadow, current, 1.0 - decay)
-    average.n_averaged += 1
+    def get_decay(self, step: int) -> float:
+        return tf_ema_decay(self.decay, step)
+
+    def _pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return [*self.module.parameters(), *self.module.buffers()], [*model.parameters(), *model.buffers()]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """shadow <- d * shadow + (1 - d) * weights, d = get_decay(step), for parameters and buffers."""
+        shadow, current = self._pairs(model)
+        torch._foreach_lerp_(shadow, current, 1.0 - self.get_decay(step))
+        self.n_averaged += 1
+
+    @torch.no_grad()
+    def set(self, model: nn.Module) -> None:
+        """Copy the average into `model` (evaluate or export a live model with its EMA weights)."""
+        shadow, current = self._pairs(model)
+        torch._foreach_copy_(current, shadow)
+
+    @torch.no_grad()
+    def restart_from(self, model: nn.Module) -> None:
+        """Make `model`'s current weights the average's starting point (after a warm start)."""
+        shadow, current = self._pairs(model)
+        torch._foreach_copy_(shadow, current)

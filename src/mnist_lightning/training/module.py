@@ -11,16 +11,23 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_lightning.models import MLP
-from mnist_lightning.training.ema import create_moving_average, tf_ema_decay, update_moving_average
+from mnist_lightning.persistence.checkpoints import CheckpointError
+from mnist_lightning.training.ema import ExponentialMovingAverage
 from mnist_lightning.training.optimizers import build_optimizer
 from mnist_lightning.training.regularization import l2_penalty
 from mnist_lightning.training.schedule import build_lr_scheduler
 
 EVAL_STAGES = ("val", "test", "tracked_test")
+WEIGHT_LABELS = {"ema": "average model", "raw": "raw weights"}  # the tutorial's words
+
+
+def is_logging_step(step_index: int, every_n_steps: int) -> bool:
+    """Whether the step with this 0-based index logs its loss (the logger writes every n-th step)."""
+    return (step_index + 1) % every_n_steps == 0
 
 
 class MNISTClassifier(L.LightningModule):
-    """MLP + cross-entropy + TF-style L2 (as weight decay), SGD with LR decay, EMA of the weights.
+    """MLP + cross-entropy + TF-style L2 (as weight decay), an optimizer with LR decay, EMA of the weights.
 
     Every argument is a plain Python type (dicts, lists, numbers), so checkpoints load
     with `torch.load(weights_only=True)` and rebuild the model without any config.
@@ -43,7 +50,7 @@ class MNISTClassifier(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net = MLP(**(net or {}))
-        self.ema = create_moving_average(self.net) if ema_decay is not None else None
+        self.ema = ExponentialMovingAverage(self.net, ema_decay) if ema_decay is not None else None
         num_classes = self.net.linear_layers()[-1].out_features
         self.metrics = nn.ModuleDict(
             {
@@ -61,24 +68,38 @@ class MNISTClassifier(L.LightningModule):
         else:
             super().__setattr__(name, value)
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any], source: str = "<checkpoint>") -> MNISTClassifier:
+        """Rebuild the module from a checkpoint dict (loaded safely by persistence) and its hyper-parameters."""
+        try:
+            model = cls(**checkpoint["hyper_parameters"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{source}: its hyper-parameters do not describe this project's model ({exc})") from exc
+        try:
+            model.load_state_dict(checkpoint["state_dict"], strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{source}: weights do not fit the model it describes: {exc}") from exc
+        return model.eval()
+
     @property
     def weight_kinds(self) -> tuple[str, ...]:
-        """Weights evaluated; the last is the one evaluation reports as the model's."""
+        """Weights evaluated: raw always, and the moving average when EMA is on."""
         return ("raw", "ema") if self.hparams.ema_decay is not None else ("raw",)
+
+    @property
+    def reported_weights(self) -> str:
+        """The weights whose accuracy is the model's: the moving average when on, like the tutorial."""
+        return "ema" if self.ema is not None else "raw"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits from the weights evaluation uses: the moving average when EMA is on."""
-        return self.evaluation_net(x)
-
-    @property
-    def evaluation_net(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.net
+        return (self.ema.module if self.ema is not None else self.net)(x)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels = batch
         cross_entropy = F.cross_entropy(self.net(images), labels)
         # Log only on the steps the logger writes: every self.log costs ~0.3 ms, a step ~3 ms.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        if is_logging_step(self.global_step, self.trainer.log_every_n_steps):
             with torch.no_grad():
                 loss = cross_entropy + l2_penalty(self.net.weight_matrices(), self.hparams.l2_rate)
             self.log_dict({"train/loss": loss, "train/cross_entropy": cross_entropy}, prog_bar=True)
@@ -89,8 +110,7 @@ class MNISTClassifier(L.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.ema is not None:
             # global_step was incremented by the step just taken: num_updates is that step's index.
-            decay = tf_ema_decay(self.hparams.ema_decay, self.global_step - 1)
-            update_moving_average(self.ema, self.net, decay)
+            self.ema.update(self.net, self.global_step - 1)
 
     def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         images, labels = batch
@@ -100,8 +120,8 @@ class MNISTClassifier(L.LightningModule):
             metric = self.metrics[f"{stage}_{weights}"]
             metric.update(logits, labels)
             self.log(f"{stage}/acc_{weights}", metric, on_step=False, on_epoch=True, add_dataloader_idx=False)
-        # `logits` now holds the evaluation weights' output (EMA when on): the main loss/accuracy.
-        self.log(f"{stage}/loss", F.cross_entropy(logits, labels), on_epoch=True, add_dataloader_idx=False)
+            if weights == self.reported_weights:
+                self.log(f"{stage}/loss", F.cross_entropy(logits, labels), on_epoch=True, add_dataloader_idx=False)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluation_step(batch, "val" if dataloader_idx == 0 else "tracked_test")
@@ -110,7 +130,7 @@ class MNISTClassifier(L.LightningModule):
         self._evaluation_step(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """SGD over two groups: weights decay by `l2_rate`, biases do not.
+        """The configured optimizer (SGD by default) over two groups: weights decay by `l2_rate`, biases do not.
 
         Coupled weight decay adds rate * w to the gradient: exactly the gradient of TF's
         rate * sum(w ** 2) / 2, but fused into the optimizer's update instead of two extra

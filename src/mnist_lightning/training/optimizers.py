@@ -7,8 +7,11 @@ from typing import Any
 
 import torch
 
-# Only optimizers whose `weight_decay` is coupled L2 (added to the gradient), which is how
-# the module applies the tutorial's regularization; AdamW's decoupled decay is not that.
+from mnist_lightning.errors import invalid_choice
+
+# The `optimizer` config group's names (conf/optimizer/*.yaml set `name`). Only optimizers whose
+# `weight_decay` is coupled L2 (added to the gradient), which is how the module applies the
+# tutorial's regularization; AdamW's decoupled decay is not that.
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
@@ -16,7 +19,7 @@ OPTIMIZERS = {
 }
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[Any], name: str, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+        raise invalid_choice("optimizer.name", name, OPTIMIZERS)
     return OPTIMIZERS[name](params, lr=lr, **kwargs)

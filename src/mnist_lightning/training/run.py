@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import time
@@ -15,11 +14,13 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from mnist_lightning.cli import in_multirun
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.persistence.restore import warm_start
-from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory
+from mnist_lightning.hydra_setup import in_multirun
+from mnist_lightning.io import write_json
+from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory, scalar_metrics
 from mnist_lightning.training.config_checks import validate_train_config
+from mnist_lightning.training.module import WEIGHT_LABELS
+from mnist_lightning.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     return datamodule, module, trainer, history
 
 
-def _scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    return {k.replace("/", "_"): float(v) for k, v in metrics.items() if k.startswith(prefix)}
-
-
 def summarize(
     trainer: L.Trainer, module: L.LightningModule, history: ValidationHistory, cfg: DictConfig, wall_time: float
 ) -> dict[str, Any]:
     """The run's result record: final val/test accuracies, history, timing, identity."""
-    main = module.weight_kinds[-1]
+    main = module.reported_weights
     last_val = history.records[-1] if history.records else {}
     val_key = f"val_acc_{main}"
     summary: dict[str, Any] = {
@@ -80,13 +77,6 @@ def summarize(
         "history": history.records,
     }
     return summary
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a file
 
 
 def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
@@ -120,7 +110,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     record = summarize(trainer, module, history, cfg, wall_time)
     if cfg.get("test", True):
         tested = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-        record.update(_scalar_metrics(tested, "test/"))
+        record.update(scalar_metrics(tested, ("test/",)))
         record["test_acc"] = record.get(f"test_acc_{record['weights']}")
     record["steps_per_s"] = round(trainer.global_step / wall_time, 1) if wall_time else None
     if trainer.is_global_zero:
@@ -128,7 +118,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         log.info(
             "After %d training step(s), test accuracy using %s is %s",
             trainer.global_step,
-            "average model" if record["weights"] == "ema" else "raw weights",
+            WEIGHT_LABELS[record["weights"]],
             f"{record['test_acc']:.4f}" if record["test_acc"] is not None else "n/a",
         )
         log.info("Results written to %s", output_dir / "metrics.json")

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as picklable step -> factor callables for `LambdaLR`."""
+"""Learning-rate schedules as picklable step -> factor callables for `LambdaLR`, by config name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
+
+from mnist_lightning.errors import invalid_choice
 
 
 class ExponentialDecay:
@@ -25,9 +27,12 @@ class Constant:
         return 1.0
 
 
+# The `lr_schedule` config group's names (conf/lr_schedule/<name>.yaml).
+SCHEDULES = {"exp": ExponentialDecay, "constant": Constant}
+
+
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, name: str, **kwargs: Any) -> LambdaLR:
-    """LambdaLR for the `lr_schedule` config group (`exp` or `constant`)."""
-    schedules = {"exp": ExponentialDecay, "constant": Constant}
-    if name not in schedules:
-        raise ValueError(f"unknown lr_schedule {name!r}; choose one of {sorted(schedules)}")
-    return LambdaLR(optimizer, schedules[name](**kwargs))
+    """LambdaLR for the `lr_schedule` config group."""
+    if name not in SCHEDULES:
+        raise invalid_choice("lr_schedule.name", name, SCHEDULES)
+    return LambdaLR(optimizer, SCHEDULES[name](**kwargs))

@@ -1,0 +1,86 @@
+"""Hydra glue shared by the programs: project paths, the job-folder resolver, run-folder helpers.
+
+Nothing here happens at import: entry points call `setup_hydra()` before Hydra starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = str(PROJECT_ROOT / "conf")
+SWEPT_KEYS_ENV = "MNIST_LIGHTNING_SWEPT_KEYS"
+SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle(", "sort(")
+
+
+def setup_hydra(argv: list[str] | None = None) -> None:
+    """Prepare this process (and the job processes launchers start) for the configs in conf/.
+
+    - `MNIST_LIGHTNING_ROOT`: conf/ puts outputs/ and data/ under the project root, wherever
+      the command is run from;
+    - `PYTHONPATH` gains src/, so launcher processes (submitit, DDP re-launches) import this package;
+    - the swept keys of the command line (`argv`), which name a multirun's job folders;
+    - the `job_dirname` resolver used by `hydra.sweep.subdir`.
+    """
+    os.environ.setdefault("MNIST_LIGHTNING_ROOT", str(PROJECT_ROOT))
+    src = str(PROJECT_ROOT / "src")
+    if src not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    if argv is not None:
+        os.environ[SWEPT_KEYS_ENV] = ",".join(sorted(swept_keys(argv)))
+    register_resolvers()
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
+
+
+def swept_keys(argv: list[str]) -> set[str]:
+    """Keys given several values on a command line (`lr=0.1,0.8`, `seed=range(3)`)."""
+    keys = set()
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-") and ("," in value.strip("[]{}") or value.startswith(SWEEP_FUNCTIONS)):
+            keys.add(key.lstrip("+~"))
+    return keys
+
+
+def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> str:
+    """A multirun job's folder name: the overrides that vary across the sweep (`variant=no_l2,seed=2`).
+
+    Keys swept on the command line (`lr=0.1,0.8`) or in `hydra.sweeper.params` are kept, the
+    constant ones dropped; a name still too long is cut, with a hash to stay unique.
+    """
+    items = re.split(r",(?=[+~]*[\w.]+=)", overrides) if overrides else []
+    swept = set(filter(None, os.environ.get(SWEPT_KEYS_ENV, "").split(","))) | set(sweep_params or {})
+    kept = [item for item in items if item.split("=", 1)[0].lstrip("+~") in swept] or items
+    name = ",".join(kept).replace("/", "_") or "defaults"
+    if len(name) <= limit:
+        return name
+    return f"{name[:limit]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def hydra_output_dir() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.output_dir
+
+
+def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> None:
+    """Hydra saves the config with its ${...} unresolved; this copy holds the values the run used."""
+    path = Path(output_dir) / ".hydra" / "resolved.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))

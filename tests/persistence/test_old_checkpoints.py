@@ -1,0 +1,30 @@
+"""Checkpoints written before the restructuring (main at d6b109b) still load, with the same outputs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnist_lightning.persistence.checkpoints import load_checkpoint
+from mnist_lightning.persistence.restore import load_mlp
+from mnist_lightning.training import MNISTClassifier
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "checkpoint_main_d6b109b.ckpt"
+EXPECTED = json.loads(FIXTURE.with_suffix(".json").read_text())
+INPUTS = torch.linspace(0, 1, 3 * 784).reshape(3, 784)  # the inputs the fixture's logits were computed on
+
+
+@pytest.mark.parametrize("weights", ["ema", "raw"])
+def test_old_checkpoint_gives_the_same_logits_as_when_it_was_written(weights):
+    net, checkpoint, used = load_mlp(FIXTURE, weights)
+    assert used == weights and checkpoint["global_step"] == EXPECTED["global_step"] == 40
+    with torch.no_grad():
+        assert torch.allclose(net(INPUTS), torch.tensor(EXPECTED[weights]), atol=1e-6)
+
+
+def test_old_checkpoint_rebuilds_the_module_with_its_moving_average():
+    module = MNISTClassifier.from_checkpoint(load_checkpoint(FIXTURE))
+    assert module.ema is not None and int(module.ema.n_averaged) == 41
+    with torch.no_grad():
+        assert torch.allclose(module(INPUTS), torch.tensor(EXPECTED["ema"]), atol=1e-6)
