@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from mnist_lightning.data import load_dataset  # noqa: E402
 from mnist_lightning.data.datamodule import to_features  # noqa: E402
-from mnist_lightning.inference.predictors import checkpoint_predictor, onnx_predictor, pt2_predictor  # noqa: E402
+from mnist_lightning.inference.predictors import load_model  # noqa: E402
 from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint  # noqa: E402
 from mnist_lightning.persistence.export import export_onnx, export_pt2  # noqa: E402
 from mnist_lightning.persistence.restore import mlp_from_checkpoint  # noqa: E402
@@ -52,9 +52,9 @@ def main() -> None:
     net = mlp_from_checkpoint(load_checkpoint(path), "ema")
     with tempfile.TemporaryDirectory() as tmp:
         runtimes = {
-            "PyTorch (checkpoint)": checkpoint_predictor(path),
-            "torch.export (.pt2)": pt2_predictor(export_pt2(net, Path(tmp) / "m.pt2")),
-            "ONNX Runtime (.onnx)": onnx_predictor(export_onnx(net, Path(tmp) / "m.onnx")),
+            "PyTorch (checkpoint)": load_model(path).predict,
+            "torch.export (.pt2)": load_model(export_pt2(net, Path(tmp) / "m.pt2")).predict,
+            "ONNX Runtime (.onnx)": load_model(export_onnx(net, Path(tmp) / "m.onnx")).predict,
         }
         print(f"{path}  test images={len(x)}  batch={args.batch}  torch threads={torch.get_num_threads()}")
         reference = None

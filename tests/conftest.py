@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import train_small_run, write_synthetic_mnist
+from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,20 @@ def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("trained_run")
     train_small_run(synthetic_root, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tutorial's command on the real MNIST, shortened to 2,000 steps, then exported (all formats).
+
+    Shared by the end-to-end, serving and browser tests; skipped when ../shared has no MNIST.
+    """
+    if not REAL_MNIST.is_dir():
+        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+    run = tmp_path_factory.mktemp("real_run")
+    trained = run_script("train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=2000", f"hydra.run.dir={run}", timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (run / "train_output.txt").write_text(trained.stdout + trained.stderr)
+    exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    return run

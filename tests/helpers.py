@@ -129,3 +129,21 @@ def split_of_run(run: Path, split: str) -> tuple:
     datamodule = MNISTDataModule(**{**checkpoint["datamodule_hyper_parameters"], "download": False})
     datamodule.setup()
     return datamodule.val_set if split == "val" else datamodule.test_set
+
+
+def mnist_test_digits() -> tuple:
+    """The real MNIST test split: (uint8 images N×28×28, labels N)."""
+    from mnist_lightning.data import load_dataset
+
+    return load_dataset("mnist", REAL_MNIST, download_if_missing=False)["test"]
+
+
+def png_bytes(array) -> bytes:
+    """A uint8 array encoded as a PNG file."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

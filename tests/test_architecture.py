@@ -10,7 +10,7 @@ from pathlib import Path
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "src" / "mnist_lightning"
-LIGHTNING_FREE = ("persistence", "inference", "models", "data.idx", "errors", "io")
+LIGHTNING_FREE = ("persistence", "inference", "serving", "models", "data.idx", "errors", "io")
 
 
 def module_name(path: Path) -> str:

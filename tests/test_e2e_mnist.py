@@ -4,52 +4,36 @@ import json
 
 import pytest
 
-from tests.helpers import REAL_MNIST, run_script
+from tests.helpers import mnist_test_digits, run_script
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"real MNIST not found at {REAL_MNIST}"),
-]
+pytestmark = pytest.mark.e2e
 
 
-def test_tutorial_defaults_reach_real_accuracy_in_2000_steps(tmp_path):
-    result = run_script(
-        "train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=2000", f"hydra.run.dir={tmp_path}", timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+def test_tutorial_defaults_reach_real_accuracy_in_2000_steps(real_run):
+    metrics = json.loads((real_run / "metrics.json").read_text())
     assert metrics["step"] == 2000 and metrics["weights"] == "ema"
     assert metrics["test_acc_ema"] >= 0.97, metrics
     assert metrics["val_acc_ema"] >= 0.97, metrics
-    assert "After 2000 training step(s), test accuracy using average model is" in result.stderr + result.stdout
+    assert "After 2000 training step(s), test accuracy using average model is" in (real_run / "train_output.txt").read_text()
 
 
-def test_exports_and_predict_on_real_digits(tmp_path):
-    """Train briefly, export, then: ONNX agrees with PyTorch on all 10k test images, and
-    predict reads PNG renderings of real test digits (resized, inverted, coloured) correctly."""
+def test_exports_and_predict_on_real_digits(real_run, tmp_path):
+    """ONNX agrees with PyTorch on all 10k test images, and predict reads PNG renderings of real
+    test digits (resized, inverted, coloured) correctly."""
     import numpy as np
     import onnxruntime
     import torch
     from PIL import Image
 
-    from mnist_lightning.data import load_dataset
     from mnist_lightning.data.datamodule import to_features
-    from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
-    from mnist_lightning.persistence.restore import mlp_from_checkpoint
+    from mnist_lightning.persistence.restore import load_mlp
 
-    run = tmp_path / "run"
-    trained = run_script("train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=1500", "test=false",
-                         f"hydra.run.dir={run}", timeout=600)
-    assert trained.returncode == 0, trained.stderr[-2000:]
-    exported = run_script("export.py", f"ckpt={run}", "format=onnx", f"hydra.run.dir={tmp_path / 'x'}")
-    assert exported.returncode == 0, exported.stderr[-2000:]
-
-    images, labels = load_dataset("mnist", REAL_MNIST, download_if_missing=False)["test"]
+    images, labels = mnist_test_digits()
     features = to_features(images)
-    net = mlp_from_checkpoint(load_checkpoint(resolve_checkpoint(run)), "ema")
+    net, _, _ = load_mlp(real_run, "ema")
     with torch.no_grad():
         torch_logits = net(features).numpy()
-    session = onnxruntime.InferenceSession(str(run / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(str(real_run / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_logits = session.run(None, {"images": features.numpy()})[0]
     assert np.array_equal(onnx_logits.argmax(1), torch_logits.argmax(1))
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
@@ -68,7 +52,7 @@ def test_exports_and_predict_on_real_digits(tmp_path):
         else:
             picture = Image.fromarray(digit)
         picture.save(pictures / f"{i:02d}.png")
-    for model in (run, run / "export" / "model.onnx"):
+    for model in (real_run, real_run / "export" / "model.onnx"):
         predicted = run_script("predict.py", f"model={model}", f"inputs={pictures}", "format=json",
                                f"output={tmp_path / 'p.json'}")
         assert predicted.returncode == 0, predicted.stderr[-2000:]

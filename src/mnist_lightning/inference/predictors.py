@@ -1,17 +1,31 @@
-"""One predict function per model format: a Lightning checkpoint, a .pt2 program, an ONNX model."""
+"""A loaded model for each format: a Lightning checkpoint, a .pt2 program, an ONNX model.
+
+Each gives a `predict` function ((batch, 784) float32 -> (batch, 10) logits) and a description
+(format, file, training step, weights) for the programs that show it.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from mnist_lightning.errors import UserError
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.persistence.restore import load_mlp
 
-Predictor = Callable[[np.ndarray], np.ndarray]  # (batch, 784) float32 -> (batch, 10) logits
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class LoadedModel:
+    predict: Predictor
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _torch_predictor(module: torch.nn.Module) -> Predictor:
@@ -22,19 +36,13 @@ def _torch_predictor(module: torch.nn.Module) -> Predictor:
     return predict
 
 
-def checkpoint_predictor(path: Path, weights: str | None = None) -> Predictor:
-    net, _, _ = load_mlp(path, weights)
-    return _torch_predictor(net)
-
-
-def pt2_predictor(path: Path) -> Predictor:
-    return _torch_predictor(torch.export.load(str(path)).module())
-
-
-def onnx_predictor(path: Path) -> Predictor:
+def _onnx_predictor(path: Path, threads: int | None) -> Predictor:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -43,16 +51,35 @@ def onnx_predictor(path: Path) -> Predictor:
     return predict
 
 
-def load_predictor(model: str | Path, weights: str | None = None) -> Predictor:
-    """Predictor for a checkpoint (file or run folder), a `.pt2` or an `.onnx` file."""
+def _export_description(path: Path) -> dict[str, Any]:
+    """Step and weights of an exported file, from the structure JSON the exporter writes beside it."""
+    structure = path.with_suffix(".json")
+    if not structure.is_file():
+        return {"step": None, "weights": None}
+    try:
+        record = json.loads(structure.read_text())
+    except (OSError, ValueError):
+        return {"step": None, "weights": None}
+    return {"step": record.get("training_step"), "weights": record.get("weights")}
+
+
+def load_model(model: str | Path, weights: str | None = None, threads: int | None = None) -> LoadedModel:
+    """The model in a checkpoint (file, checkpoints/ or run folder), a `.pt2` or an `.onnx` file."""
     path = Path(model).expanduser()
     if path.suffix in (".onnx", ".pt2"):
         if not path.is_file():
             raise UserError(f"model file {path} does not exist")
         try:
-            return onnx_predictor(path) if path.suffix == ".onnx" else pt2_predictor(path)
+            if path.suffix == ".onnx":
+                predict = _onnx_predictor(path, threads)
+            else:
+                predict = _torch_predictor(torch.export.load(str(path)).module())
         except Exception as exc:  # each runtime raises its own types for a bad file
             raise UserError(f"{path}: cannot load this {path.suffix} model ({type(exc).__name__}: {exc})") from exc
+        return LoadedModel(predict, {"format": path.suffix[1:], "file": str(path), **_export_description(path)})
     if path.suffix == ".ckpt" or path.is_dir():
-        return checkpoint_predictor(path, weights)
-    raise UserError(f"model={model}: expected a .ckpt file, a run folder, a .pt2 or an .onnx file")
+        file = resolve_checkpoint(path)
+        net, checkpoint, used = load_mlp(file, weights)
+        info = {"format": "ckpt", "file": str(file), "step": checkpoint.get("global_step"), "weights": used}
+        return LoadedModel(_torch_predictor(net), info)
+    raise UserError(f"{model}: expected a .ckpt file, a checkpoints/ or run folder, a .pt2 or an .onnx file")

@@ -13,38 +13,32 @@ import numpy as np
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_value
-from mnist_lightning.inference.predictors import load_predictor
-from mnist_lightning.inference.preprocess import image_files, preprocess_file
+from mnist_lightning.inference.classify import classify_rows
+from mnist_lightning.inference.predictors import load_model
+from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input
 
 log = logging.getLogger(__name__)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+FORMATS = ("text", "json", "csv")
 
 
 def classify_files(model: str, inputs: list[str], weights: str | None = None) -> list[dict[str, Any]]:
-    """One record per file: digit, probability, top-3; unreadable files get an `error` instead."""
-    predict = load_predictor(model, weights)
+    """One record per file: digit, probability, top-3; a blank image gets `digit: null` and a
+    `note`, an unreadable or missing file an `error` instead."""
+    loaded = load_model(model, weights)
     records, rows, readable = [], [], []
     for path in image_files(inputs):
+        record: dict[str, Any] = {"file": str(path)}
         try:
-            rows.append(preprocess_file(path))
-            readable.append(len(records))
-            records.append({"file": str(path)})
+            rows.append(mnist_input(path))
+            readable.append(record)
+        except NoDigit as exc:
+            record.update(digit=None, note=str(exc))
         except DataError as exc:
-            log.warning("Skipped: %s", exc)
-            records.append({"file": str(path), "error": str(exc)})
+            record["error"] = str(exc)
+        records.append(record)
     if rows:
-        probabilities = softmax(predict(np.stack(rows)))
-        for index, p in zip(readable, probabilities):
-            top = np.argsort(-p)[:3]
-            records[index].update(
-                digit=int(top[0]),
-                probability=round(float(p[top[0]]), 6),
-                top3=[{"digit": int(d), "probability": round(float(p[d]), 6)} for d in top],
-            )
+        for record, answer in zip(readable, classify_rows(loaded.predict, np.stack(rows))):
+            record.update(answer)
     return records
 
 
@@ -54,24 +48,27 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["file", "digit", "probability", "top3", "error"])
+        writer.writerow(["file", "digit", "probability", "top", "error"])
         for r in records:
-            top3 = " ".join(f"{t['digit']}:{t['probability']:.3f}" for t in r.get("top3", []))
-            writer.writerow([r["file"], r.get("digit", ""), r.get("probability", ""), top3, r.get("error", "")])
+            top = " ".join(f"{t['digit']}:{t['probability']:.3f}" for t in r.get("top", []))
+            writer.writerow([r["file"], r.get("digit", ""), r.get("probability", ""), top, r.get("error", r.get("note", ""))])
         return buffer.getvalue()
     lines = []
     for r in records:
         if "error" in r:
             lines.append(f"{r['file']}: ERROR {r['error']}")
+        elif r.get("digit") is None:
+            lines.append(f"{r['file']}: {r['note']}")
         else:
-            top3 = ", ".join(f"{t['digit']} ({t['probability']:.3f})" for t in r["top3"])
-            lines.append(f"{r['file']}: {r['digit']}  p={r['probability']:.3f}  top-3: {top3}")
+            top = ", ".join(f"{t['digit']} ({t['probability']:.3f})" for t in r["top"])
+            lines.append(f"{r['file']}: {r['digit']}  p={r['probability']:.3f}  top-3: {top}")
     return "\n".join(lines)
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    if cfg.format not in ("text", "json", "csv"):
-        raise invalid_value("format", cfg.format, "text, json or csv")
+    """Classify, print or write the results; a UserError when no input could be read at all."""
+    if cfg.format not in FORMATS:
+        raise invalid_value("format", cfg.format, ", ".join(FORMATS))
     if not cfg.model or not cfg.inputs:
         raise ConfigError("model=<ckpt|run folder|.pt2|.onnx> and inputs=<file, folder or [list]> are required")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
@@ -80,8 +77,13 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         raise UserError(f"no image files found in {inputs}")
     text = render(records, cfg.format)
     if cfg.output:
-        Path(cfg.output).write_text(text + "\n")
+        try:
+            Path(cfg.output).write_text(text + "\n")
+        except OSError as exc:
+            raise UserError(f"cannot write output={cfg.output}: {exc.strerror or exc}") from exc
         log.info("Predictions written to %s", cfg.output)
     else:
         print(text)
+    if all("error" in r for r in records):
+        raise UserError(f"none of the {len(records)} input(s) could be read (see the errors above)")
     return records

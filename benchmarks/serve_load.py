@@ -1,0 +1,138 @@
+"""Load check of the web API: N requests from C concurrent clients on loopback, bounded in count and time.
+
+    python benchmarks/serve_load.py --ckpt outputs/<run folder> --data-root ../shared/datasets/mnist
+
+Starts `python src/serve.py` on a free loopback port (or uses --url), then each client thread
+POSTs real MNIST test digits as PNG files over its own keep-alive connection until the requests
+are spent or --max-seconds pass. Prints throughput, latency percentiles, errors and accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from PIL import Image  # noqa: E402
+
+from mnist_lightning.data import load_dataset  # noqa: E402
+
+
+def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "src" / "serve.py"), f"ckpt={ckpt}", f"port={port}", f"threads={threads}",
+         "hydra.run.dir=/tmp/serve_load", "hydra.output_subdir=null"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/api/health", timeout=1).read()
+            return process, url
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", help="checkpoint, run folder, .onnx or .pt2 to serve")
+    parser.add_argument("--url", help="an already running server (loopback) instead of --ckpt")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--threads", type=int, default=1, help="server: torch/ORT threads")
+    args = parser.parse_args()
+    if bool(args.ckpt) == bool(args.url):
+        parser.error("give exactly one of --ckpt and --url")
+    if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        parser.error("--url must be a loopback address")
+
+    images, labels = load_dataset("mnist", args.data_root, download_if_missing=False)["test"]
+    bodies = []
+    for image in images[:200]:
+        buffer = io.BytesIO()
+        Image.fromarray(image.numpy()).save(buffer, format="PNG")
+        bodies.append(buffer.getvalue())
+
+    process, url = start_server(args.ckpt, args.threads) if args.ckpt else (None, args.url)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    latencies: list[float] = []
+    errors: list[str] = []
+    correct = 0
+    counter = iter(range(args.requests))
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.max_seconds
+
+    def client() -> None:
+        nonlocal correct
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        while time.monotonic() < deadline:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            started = time.perf_counter()
+            try:
+                connection.request("POST", "/api/predict", bodies[i % len(bodies)], {"content-type": "image/png"})
+                response = connection.getresponse()
+                payload = response.read()
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status != 200:
+                        errors.append(f"HTTP {response.status}")
+                    else:
+                        latencies.append(elapsed)
+                        correct += json.loads(payload)["digit"] == int(labels[i % len(bodies)])
+            except (OSError, http.client.HTTPException) as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.close()
+
+    try:
+        started = time.perf_counter()
+        workers = [threading.Thread(target=client) for _ in range(args.clients)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        wall = time.perf_counter() - started
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+
+    done = len(latencies) + len(errors)
+    ms = sorted(1000 * t for t in latencies)
+    print(f"{url}: {done} requests from {args.clients} clients in {wall:.1f} s (limit {args.requests} / {args.max_seconds:.0f} s)")
+    if ms:
+        p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+        print(f"throughput {done / wall:,.0f} requests/s   latency p50 {statistics.median(ms):.1f} ms   p99 {p99:.1f} ms"
+              f"   max {ms[-1]:.1f} ms")
+    print(f"errors {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
+    print(f"accuracy of the answers {correct / max(1, len(latencies)):.4f} on {len(latencies)} real test digits")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"use strict";
+// Drawing pad -> PNG -> POST /api/predict -> top-3 bars and the 28x28 image the model saw.
+(function () {
+  const pad = document.getElementById("pad");
+  const ctx = pad.getContext("2d");
+  const statusLine = document.getElementById("status");
+  const prediction = document.getElementById("prediction");
+  const bars = document.getElementById("bars");
+  const seen = document.getElementById("seen");
+  const THROTTLE_MS = 150;
+  // One pad request at a time (a stroke sends at most every THROTTLE_MS, and once more when it
+  // ends); answers to anything but the newest request are dropped, so the page never shows a stale guess.
+  let drawing = false, last = null, inFlight = false, queued = false, lastSent = 0, completed = 0, newest = 0;
+
+  function clearPad() {
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.strokeStyle = "#fff";
+    ctx.fillStyle = "#fff";
+    ctx.lineWidth = pad.width / 12;
+    prediction.textContent = "";
+    prediction.dataset.digit = "";
+    bars.innerHTML = "";
+    seen.getContext("2d").clearRect(0, 0, 28, 28);
+    setStatus("The model's guess appears here while you draw.");
+  }
+
+  function setStatus(text, isError) {
+    statusLine.textContent = text;
+    statusLine.classList.toggle("error", Boolean(isError));
+  }
+
+  function point(event) {
+    const box = pad.getBoundingClientRect();
+    return { x: (event.clientX - box.left) * pad.width / box.width, y: (event.clientY - box.top) * pad.height / box.height };
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    drawing = true;
+    pad.setPointerCapture(event.pointerId);
+    last = point(event);
+    ctx.beginPath();
+    ctx.arc(last.x, last.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
+    ctx.fill();
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const p = point(event);
+    ctx.beginPath();
+    ctx.moveTo(last.x, last.y);
+    ctx.lineTo(p.x, p.y);
+    ctx.stroke();
+    last = p;
+    schedule(false);
+  });
+  for (const type of ["pointerup", "pointercancel"]) {
+    pad.addEventListener(type, () => {
+      if (!drawing) return;
+      drawing = false;
+      schedule(true);
+    });
+  }
+
+  function schedule(now) {
+    if (inFlight) { queued = true; return; }
+    if (now || performance.now() - lastSent >= THROTTLE_MS) sendPad();
+  }
+
+  function sendPad() {
+    inFlight = true;  // before toBlob's callback: no second request may start meanwhile
+    document.body.dataset.busy = "1";
+    pad.toBlob((blob) => send(blob, "pad.png"), "image/png");
+  }
+
+  async function send(blob, name) {
+    inFlight = true;
+    lastSent = performance.now();
+    document.body.dataset.busy = "1";
+    const mine = ++newest;
+    const form = new FormData();
+    form.append("file", blob, name);
+    try {
+      const response = await fetch("/api/predict", { method: "POST", body: form });
+      const answer = await response.json();
+      if (mine !== newest) return;
+      if (!response.ok) setStatus(answer.detail || `error ${response.status}`, true);
+      else show(answer);
+    } catch (error) {
+      setStatus(`The server did not answer (${error}).`, true);
+    } finally {
+      inFlight = false;
+      completed += 1;
+      document.body.dataset.completed = String(completed);
+      if (queued) { queued = false; sendPad(); } else { document.body.dataset.busy = "0"; }
+    }
+  }
+
+  function show(answer) {
+    drawSeen(answer.input);
+    if (answer.digit === null) {
+      prediction.textContent = "–";
+      prediction.dataset.digit = "none";
+      bars.innerHTML = "";
+      setStatus(answer.message);
+      return;
+    }
+    prediction.textContent = String(answer.digit);
+    prediction.dataset.digit = String(answer.digit);
+    setStatus(`Looks like a ${answer.digit} (p = ${answer.probability.toFixed(3)}).`);
+    bars.innerHTML = "";
+    for (const entry of answer.top) {
+      const item = document.createElement("li");
+      item.dataset.digit = String(entry.digit);
+      const percent = (100 * entry.probability).toFixed(1);
+      item.innerHTML = `<span class="d">${entry.digit}</span><span class="bar"><span class="fill" style="width:${percent}%; display:block"></span></span><span class="p">${percent}%</span>`;
+      bars.appendChild(item);
+    }
+  }
+
+  function drawSeen(rows) {
+    const small = seen.getContext("2d");
+    if (!rows) { small.clearRect(0, 0, 28, 28); return; }
+    const image = small.createImageData(28, 28);
+    rows.flat().forEach((value, i) => {
+      const v = Math.round(255 * value);
+      image.data.set([v, v, v, 255], 4 * i);
+    });
+    small.putImageData(image, 0, 0);
+  }
+
+  function sendFile(file) {
+    if (!file) return;
+    clearPad();
+    setStatus(`Classifying ${file.name}…`);
+    send(file, file.name);
+  }
+
+  document.getElementById("clear").addEventListener("click", clearPad);
+  document.getElementById("file").addEventListener("change", (event) => sendFile(event.target.files[0]));
+  pad.addEventListener("dragover", (event) => { event.preventDefault(); pad.classList.add("dragging"); });
+  pad.addEventListener("dragleave", () => pad.classList.remove("dragging"));
+  pad.addEventListener("drop", (event) => {
+    event.preventDefault();
+    pad.classList.remove("dragging");
+    sendFile(event.dataTransfer.files[0]);
+  });
+
+  fetch("/api/health").then((r) => r.json()).then((health) => {
+    const m = health.model;
+    document.getElementById("model").textContent =
+      `Model: ${m.format} file, ${m.weights || "?"} weights, step ${m.step ?? "?"}`;
+  }).catch(() => {});
+  document.body.dataset.busy = "0";
+  document.body.dataset.completed = "0";
+  clearPad();
+})();

@@ -1,0 +1,179 @@
+"""The page in a real browser: Debian's Chromium, driven by Playwright, against a real server process.
+
+The browser is required: in CI (`CI=true`) a missing Chromium fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+from tests.helpers import mnist_test_digits, png_bytes
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(real_run, tmp_path_factory):
+    """`python src/serve.py` on a free loopback port, as a user starts it; stopped after the module."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "src" / "serve.py"), f"ckpt={real_run}", f"port={port}",
+             f"hydra.run.dir={log.parent}"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/health", timeout=2).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield url, log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed: .ci/run must `apt-get install -y chromium`")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> str:
+    """Draw strokes (points as fractions of the pad) with the mouse; the digit the page then shows."""
+    box = page.locator("#pad").bounding_box()
+    before = int(page.get_attribute("body", "data-completed"))
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=12)
+        page.mouse.up()
+    return settled_digit(page, before)
+
+
+def settled_digit(page, before: int) -> str:
+    """Wait for the answers to requests sent after `before` to arrive; the prediction shown then."""
+    page.wait_for_function(
+        f"document.body.dataset.busy === '0' && Number(document.body.dataset.completed) > {before}", timeout=30_000
+    )
+    return page.get_attribute("#prediction", "data-digit")
+
+
+def shown_input(page) -> list[int]:
+    """The grey levels of the 28x28 image the page shows as what the model saw."""
+    data = page.evaluate("Array.from(document.getElementById('seen').getContext('2d').getImageData(0,0,28,28).data)")
+    return data[0::4]
+
+
+def assert_shows_the_finished_drawing(page, url: str) -> None:
+    """The page's answer is the server's answer for the pad as it is now, not for a stroke half drawn."""
+    encoded = page.evaluate("document.getElementById('pad').toDataURL('image/png').split(',')[1]")
+    request = urllib.request.Request(f"{url}/api/predict", data=base64.b64decode(encoded), headers={"content-type": "image/png"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert page.get_attribute("#prediction", "data-digit") == str(answer["digit"])
+    assert shown_input(page) == [round(255 * v) for row in answer["input"] for v in row]
+
+
+def test_drawing_and_uploading_digits_in_chromium(server, browser, tmp_path, real_run):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    page.wait_for_function("document.getElementById('model').textContent.includes('step 2000')")
+
+    assert draw(page, [[(0.5, 0.12), (0.5, 0.88)]]) == "1"  # a vertical stroke
+    assert_shows_the_finished_drawing(page, url)
+    bars = page.locator("#bars li")
+    assert bars.count() == 3 and bars.first.get_attribute("data-digit") == "1"
+    page.screenshot(path=str(tmp_path / "one.png"))
+
+    page.click("#clear")
+    assert page.get_attribute("#prediction", "data-digit") == ""
+    seven = [[(0.22, 0.18), (0.78, 0.18), (0.45, 0.9)]]  # top bar, then the diagonal down
+    assert draw(page, seven) == "7"
+    assert_shows_the_finished_drawing(page, url)
+    page.screenshot(path=str(tmp_path / "seven.png"))
+
+    images, labels = mnist_test_digits()
+    digit_file = tmp_path / f"mnist_test_0_label{int(labels[0])}.png"
+    digit_file.write_bytes(png_bytes(images[0].numpy()))
+    before = int(page.get_attribute("body", "data-completed"))
+    page.set_input_files("#file", str(digit_file))
+    assert settled_digit(page, before) == str(int(labels[0]))
+    seen = shown_input(page)
+    assert max(seen) == 255 and seen[0] == 0  # the 28x28 input is drawn: white ink on black
+    page.screenshot(path=str(tmp_path / "upload.png"))
+
+    assert not errors, errors
+    assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]  # nothing off-site
+    assert (tmp_path / "one.png").stat().st_size > 10_000
+
+
+def test_the_page_fits_a_phone_screen(server, browser, tmp_path):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(url)
+    pad = page.locator("#pad").bounding_box()
+    assert pad["x"] >= 0 and pad["x"] + pad["width"] <= 390 and pad["width"] >= 300
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    page.screenshot(path=str(tmp_path / "phone.png"))
+
+
+def test_the_server_keeps_answering_concurrent_requests(server):
+    url, log = server
+    images, labels = mnist_test_digits()
+    bodies = [png_bytes(images[i].numpy()) for i in range(16)]
+
+    def post(i: int) -> int:
+        request = urllib.request.Request(f"{url}/api/predict", data=bodies[i % 16], headers={"content-type": "image/png"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(post, range(80)))
+    assert statuses == [200] * 80
+    assert f"Serving on {url}" in Path(log).read_text()
