@@ -1,18 +1,34 @@
-"""The comparison study: sweeps, the report, failures and divergence in the table, correlation."""
+"""Sweeps of any key: rows per configuration, intervals, figures that fit, failures and divergence, Optuna."""
 
 import csv
 import json
 import math
-import shutil
+import statistics
 
 import pytest
 from PIL import Image
+from scipy import stats as scipy_stats
 
 from mnist_lightning.study.report import write_report
-from mnist_lightning.study.stats import pearson, std
+from mnist_lightning.study.stats import pearson, std, summary, welch_interval
 from tests.helpers import run_script, small_run_overrides, sweep_overrides
 
-PNGS = ("comparison.png", "curves.png", "val_vs_test.png")
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def job_metrics(sweep, **overrides):
+    """metrics.json of every job of `sweep` whose folder name holds all `key=value` given."""
+    wanted = [f"{k.replace('__', '.')}={v}" for k, v in overrides.items()]
+    return [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json")) if all(w in p.parent.name for w in wanted)]
+
+
+def assert_png(path):
+    with Image.open(path) as image:
+        image.verify()
+        assert image.format == "PNG"
 
 
 def test_pearson_by_hand():
@@ -23,9 +39,24 @@ def test_pearson_by_hand():
     assert std([1.0, 3.0]) == pytest.approx(math.sqrt(2)) and std([5.0]) == 0.0
 
 
+def test_welch_interval_by_hand_and_against_scipy():
+    a, b = [0.9842, 0.9837, 0.9849], [0.9830, 0.9823, 0.9834]
+    diff, low, high = welch_interval(summary(a), summary(b))
+    # by hand: se^2 = var(a)/3 + var(b)/3; df from Welch-Satterthwaite; t quantile from scipy
+    va, vb = statistics.variance(a) / 3, statistics.variance(b) / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    half = scipy_stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert diff == pytest.approx(statistics.fmean(a) - statistics.fmean(b))
+    assert (low, high) == pytest.approx((diff - half, diff + half))
+    reference = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (low, high) == pytest.approx((reference.low, reference.high))
+    assert low > 0  # these two really differ
+    assert welch_interval(summary([0.98]), summary(b)) is None  # one seed: no interval
+
+
 @pytest.fixture(scope="module")
-def sweep(synthetic_root, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sweep")
+def study(synthetic_root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
     result = run_script(
         "train.py", "-m", "variant=all,no_hidden", "track_test=true", *sweep_overrides(synthetic_root),
         f"hydra.sweep.dir={folder}",
@@ -34,48 +65,100 @@ def sweep(synthetic_root, tmp_path_factory):
     return folder
 
 
-def test_multirun_writes_jobs_and_the_report_automatically(sweep):
-    jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+def test_the_study_reads_as_before_with_differences_to_all(study):
+    jobs = sorted(p.parent for p in study.glob("*/metrics.json"))
     assert len(jobs) == 2 and "variant=all" in jobs[0].name and "variant=no_hidden" in jobs[1].name
-    metrics = {json.loads((j / "metrics.json").read_text())["variant"]: json.loads((j / "metrics.json").read_text()) for j in jobs}
-    with open(sweep / "results.csv") as handle:
-        rows = {row["variant"]: row for row in csv.DictReader(handle)}
+    metrics = {m["variant"]: m for m in (json.loads((j / "metrics.json").read_text()) for j in jobs)}
+    rows = {row["variant"]: row for row in read_csv(study / "results.csv")}
     assert list(rows) == ["all", "no_hidden"]
     for variant, row in rows.items():
         assert float(row["test_acc_mean"]) == pytest.approx(metrics[variant]["test_acc"])
         assert float(row["best_val_acc_mean"]) == pytest.approx(metrics[variant]["best_val_acc"])
         assert row["n_seeds"] == "1" and row["completed"] == "1" and int(row["steps"]) == 40
-    assert metrics["no_hidden"]["weights"] == "ema"
-    table = (sweep / "results.md").read_text()
+    assert float(rows["no_hidden"]["diff_vs_reference"]) == pytest.approx(metrics["no_hidden"]["test_acc"] - metrics["all"]["test_acc"])
+    table = (study / "results.md").read_text()
+    assert table.startswith("| variant | seeds |") and "Δ test acc vs all [95% CI]" in table
+    assert "| all | 1/1 |" in table and "reference" in table and "(1 seed: no interval)" in table
     assert f"{metrics['all']['test_acc']:.4f}" in table and "Pearson correlation" in table
-    for name in PNGS:
-        with Image.open(sweep / name) as image:
-            image.verify()
-            assert image.format == "PNG"
-    correlation = json.loads((sweep / "correlation.json").read_text())
+    for name in ("comparison.png", "curves.png", "val_vs_test.png"):
+        assert_png(study / name)
+    correlation = json.loads((study / "correlation.json").read_text())
     assert correlation["with_step0"]["n_checkpoints"] == 6 and correlation["without_step0"]["n_checkpoints"] == 4
-    history = metrics["all"]["history"]
-    assert history[0]["step"] == 0 and "tracked_test_acc_ema" in history[1]
+    assert metrics["all"]["history"][0]["step"] == 0 and "tracked_test_acc_ema" in metrics["all"]["history"][1]
 
 
-def test_report_on_a_sweep_with_a_failed_job_reports_it_and_aggregates_the_rest(synthetic_root, tmp_path):
-    result = run_script(
-        "train.py", "-m", "model.activation=relu,swish", *sweep_overrides(synthetic_root, steps=20),
-        f"hydra.sweep.dir={tmp_path}",
-    )
+@pytest.fixture(scope="module")
+def lr_sweep(synthetic_root, tmp_path_factory):
+    """-m lr=0.1,1e6 seed=1,2: one configuration trains, the other diverges in both seeds."""
+    folder = tmp_path_factory.mktemp("lr_sweep")
+    result = run_script("train.py", "-m", "lr=0.1,1e6", "seed=1,2", *sweep_overrides(synthetic_root, free=("lr",)),
+                        f"hydra.sweep.dir={folder}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_rows_are_configurations_and_seeds_are_aggregated(lr_sweep):
+    rows = read_csv(lr_sweep / "results.csv")
+    assert [row["lr"] for row in rows] == ["0.1", "1000000.0"] and [row["label"] for row in rows] == ["lr=0.1", "lr=1000000.0"]
+    good = job_metrics(lr_sweep, lr="0.1")
+    tests = [m["test_acc"] for m in good]
+    assert len(good) == 2 and {m["seed"] for m in good} == {1, 2}
+    assert float(rows[0]["test_acc_mean"]) == pytest.approx(statistics.fmean(tests))
+    assert float(rows[0]["test_acc_std"]) == pytest.approx(statistics.stdev(tests))
+    assert rows[0]["n_seeds"] == "2" and rows[0]["completed"] == "2"
+
+
+def test_a_diverged_configuration_is_marked_not_averaged(lr_sweep):
+    diverged = read_csv(lr_sweep / "results.csv")[1]
+    assert diverged["diverged"] == "2" and diverged["completed"] == "0" and diverged["test_acc_mean"] == ""
+    assert "seed 1 diverged at step" in diverged["notes"] and "seed 2 diverged at step" in diverged["notes"]
+    table = (lr_sweep / "results.md").read_text()
+    assert "| 1000000.0 | 0/2 | diverged |" in table and "Δ test acc vs lr=0.1" in table
+    assert_png(lr_sweep / "accuracy_vs_lr.png")  # numeric key: accuracy against the value, diverged marked
+    assert not (lr_sweep / "comparison.png").exists()
+
+
+def test_report_py_gives_the_same_results_and_takes_a_reference(lr_sweep):
+    before = (lr_sweep / "results.csv").read_text()
+    report = run_script("report.py", str(lr_sweep))
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert (lr_sweep / "results.csv").read_text() == before
+    bad = run_script("report.py", str(lr_sweep), "--reference", "lr=0.5")
+    assert bad.returncode == 2 and "names 0 configurations; choose one of: lr=0.1, lr=1000000.0" in bad.stderr
+    unknown = run_script("report.py", str(lr_sweep), "--colour", "blue")
+    assert unknown.returncode == 2 and "unrecognized arguments: --colour" in unknown.stderr
+
+
+def test_two_keys_short_jobs_validate_at_their_last_step_and_get_a_heat_map(synthetic_root, tmp_path):
+    """A 2x2 sweep of 10-step jobs, shorter than the validation interval (20)."""
+    result = run_script("train.py", "-m", "lr=0.1,0.2", "reg.rate=0,1e-4",
+                        *sweep_overrides(synthetic_root, steps=10, free=("lr",)), f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = job_metrics(tmp_path)
+    assert len(jobs) == 4 and all(m["val_acc"] is not None and m["history"][-1]["step"] == 10 for m in jobs)
+    rows = read_csv(tmp_path / "results.csv")
+    assert [(r["lr"], r["reg.rate"]) for r in rows] == [("0.1", "0"), ("0.1", "0.0001"), ("0.2", "0"), ("0.2", "0.0001")]
+    assert_png(tmp_path / "heatmap.png")
+    assert_png(tmp_path / "curves.png")  # one point per configuration, at step 10
+    assert "| lr | reg.rate | seeds |" in (tmp_path / "results.md").read_text()
+
+
+def test_a_failed_job_is_its_own_row_and_the_report_says_so(synthetic_root, tmp_path):
+    result = run_script("train.py", "-m", "model.activation=relu,swish", *sweep_overrides(synthetic_root, steps=20),
+                        f"hydra.sweep.dir={tmp_path}")
     assert result.returncode != 0  # the sweep says a job failed...
     assert len(list(tmp_path.glob("*/metrics.json"))) == 1  # ...after the other job finished
     report = run_script("report.py", str(tmp_path))
     assert report.returncode == 0, report.stderr[-2000:]
     assert "failed" in report.stderr and "model.activation='swish'" in report.stdout + report.stderr
-    with open(tmp_path / "results.csv") as handle:
-        [row] = list(csv.DictReader(handle))
-    assert row["n_seeds"] == "2" and row["completed"] == "1" and row["failed"] == "1"
-    assert float(row["test_acc_mean"]) == pytest.approx(json.loads(next(tmp_path.glob("*/metrics.json")).read_text())["test_acc"])
+    relu, swish = read_csv(tmp_path / "results.csv")
+    assert relu["model.activation"] == "relu" and relu["completed"] == "1"
+    assert float(relu["test_acc_mean"]) == pytest.approx(json.loads(next(tmp_path.glob("*/metrics.json")).read_text())["test_acc"])
+    assert swish["failed"] == "1" and swish["test_acc_mean"] == "" and "failed" in swish["notes"]
 
 
-def test_diverged_run_stops_cleanly_and_shows_in_the_report(synthetic_root, sweep, tmp_path):
-    run = tmp_path / "sweep" / "9_diverged"
+def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
+    run = tmp_path / "diverged"
     result = run_script("train.py", *small_run_overrides(synthetic_root, run, steps=40), "lr=1e6", "variant=no_l2")
     assert result.returncode == 3
     output = result.stderr + result.stdout
@@ -83,18 +166,12 @@ def test_diverged_run_stops_cleanly_and_shows_in_the_report(synthetic_root, swee
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and 0 < metrics["diverged_at_step"] <= 20
     assert not list(run.glob("checkpoints/*.ckpt"))  # no checkpoint of diverged (or any) weights
-    for job in sweep.glob("*variant=all*"):
-        shutil.copytree(job, tmp_path / "sweep" / job.name)
-    rows = {row["variant"]: row for row in write_report(tmp_path / "sweep")["rows"]}
-    assert rows["no_l2"]["diverged"] == 1 and rows["no_l2"]["test_acc_mean"] is None
-    assert "diverged at step" in rows["no_l2"]["notes"]
-    assert "| no_l2 | 0/1 | diverged |" in (tmp_path / "sweep" / "results.md").read_text()
 
 
-def test_optuna_search_maximises_validation_accuracy(synthetic_root, tmp_path):
+def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy(synthetic_root, tmp_path):
     result = run_script(
         "train.py", "-m", "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.n_startup_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2", "report.retrain_best_seeds=2",
         *sweep_overrides(synthetic_root, steps=20, free=("lr", "data.batch_size")),
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -102,8 +179,17 @@ def test_optuna_search_maximises_validation_accuracy(synthetic_root, tmp_path):
     from omegaconf import OmegaConf
 
     best = OmegaConf.load(tmp_path / "optimization_results.yaml")
-    trials = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
-    assert len(trials) == 2
-    assert best.best_value == pytest.approx(max(t["val_acc"] for t in trials))
+    trials = read_csv(tmp_path / "trials.csv")
+    values = {json.loads(p.read_text())["val_acc"] for p in tmp_path.glob("*/metrics.json")}
+    assert len(trials) == 2 and {float(t["value"]) for t in trials} == values
+    assert best.best_value == pytest.approx(max(values))
     assert set(best.best_params) == {"lr", "lr_schedule.decay_rate", "reg.rate", "model.hidden.0", "data.batch_size", "ema.decay"}
-    assert all("test_acc" not in k for k in best.best_params)
+    line = (tmp_path / "best_overrides.txt").read_text()
+    assert all(f"{k}={v}" in line for k, v in best.best_params.items()) and f"data.root={synthetic_root}" in line
+    assert_png(tmp_path / "optimization_history.png")
+    retrained = [json.loads(p.read_text()) for p in (tmp_path / "best_retrained").glob("*/metrics.json")]
+    assert sorted(m["seed"] for m in retrained) == [1, 2]
+    mean_test = statistics.fmean(m["test_acc"] for m in retrained)
+    text = (tmp_path / "results.md").read_text()
+    assert "## Optuna search" in text and f"re-trained after the search with 2 seeds (measured once" in text
+    assert f"{mean_test:.4f}" in text

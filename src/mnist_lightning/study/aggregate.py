@@ -1,24 +1,38 @@
-"""Per-variant rows (mean/std/min/max over seeds) and the val/test correlation."""
+"""Rows = configurations: the runs of one set of swept values, aggregated over seeds, compared to a reference."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.study.runs import Run
-from mnist_lightning.study.stats import mean, pearson, std
+from mnist_lightning.study.stats import mean, pearson, std, summary, welch_interval
 
-COLUMNS = [
-    "variant", "n_seeds", "completed", "diverged", "failed", "test_acc_mean", "test_acc_std", "test_acc_min",
-    "test_acc_max", "best_val_acc_mean", "steps", "wall_time_s_mean", "weights", "notes",
+Configuration = tuple[tuple[str, str], ...]  # ((key, value), ...) in the sweep's key order
+FIGURE_COLUMNS = [
+    "label", "n_seeds", "completed", "diverged", "failed", "test_acc_mean", "test_acc_std", "test_acc_min",
+    "test_acc_max", "val_acc_mean", "best_val_acc_mean", "diff_vs_reference", "diff_ci_low", "diff_ci_high",
+    "significant", "steps", "wall_time_s_mean", "weights", "notes",
 ]
 
 
-def group_by_variant(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs per variant, in the order the sweep ran them (the sweep's own order of variants)."""
-    groups: dict[str, list[Run]] = defaultdict(list)
+def configuration_of(run: Run, keys: list[str]) -> Configuration:
+    return tuple((key, run.overrides.get(key, "—")) for key in keys)
+
+
+def label_of(configuration: Configuration) -> str:
+    """`lr=0.1`; `variant=no_l2, lr=0.4`; the study's single `variant` key reads as just `no_l2`."""
+    if len(configuration) == 1 and configuration[0][0] == "variant":
+        return configuration[0][1]
+    return ", ".join(f"{k}={v}" for k, v in configuration) or "all runs"
+
+
+def group_by_configuration(runs: list[Run], keys: list[str]) -> dict[Configuration, list[Run]]:
+    """Runs per configuration, in the order the sweep ran them (its own order of values)."""
+    groups: dict[Configuration, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[run.variant].append(run)
+        groups[configuration_of(run, keys)].append(run)
     return dict(groups)
 
 
@@ -27,17 +41,22 @@ def status_label(row: dict[str, Any]) -> str:
     return "diverged" if row["diverged"] else "failed"
 
 
-def variant_row(variant: str, runs: list[Run]) -> dict[str, Any]:
-    """Test accuracy of the weights each run reports (EMA when on, raw when off) over its seeds."""
+def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str, Any]:
+    """Test accuracy of the weights each run reports (EMA when on, raw when off) over its seeds.
+
+    Diverged and failed seeds are counted and named in `notes`, never averaged in.
+    """
     done = [r for r in runs if r.status == "completed" and r.metrics.get("test_acc") is not None]
     diverged = [r for r in runs if r.status == "diverged"]
     failed = [r for r in runs if r.status == "failed"]
     tests = [r.metrics["test_acc"] for r in done]
-    vals = [r.metrics["best_val_acc"] for r in done if r.metrics.get("best_val_acc") is not None]
+    vals = [r.metrics["val_acc"] for r in done if r.metrics.get("val_acc") is not None]
+    best_vals = [r.metrics["best_val_acc"] for r in done if r.metrics.get("best_val_acc") is not None]
     notes = [f"seed {r.seed} diverged at step {r.metrics.get('diverged_at_step')}" for r in diverged]
     notes += [f"seed {r.seed} failed: {r.error}" for r in failed]
     return {
-        "variant": variant,
+        **dict(configuration),
+        "label": label_of(configuration),
         "n_seeds": len(runs),
         "completed": len(done),
         "diverged": len(diverged),
@@ -46,32 +65,79 @@ def variant_row(variant: str, runs: list[Run]) -> dict[str, Any]:
         "test_acc_std": std(tests) if tests else None,
         "test_acc_min": min(tests) if tests else None,
         "test_acc_max": max(tests) if tests else None,
-        "best_val_acc_mean": mean(vals) if vals else None,
+        "val_acc_mean": mean(vals) if vals else None,
+        "best_val_acc_mean": mean(best_vals) if best_vals else None,
+        "diff_vs_reference": None,
+        "diff_ci_low": None,
+        "diff_ci_high": None,
+        "significant": None,
         "steps": max((r.metrics.get("step", 0) for r in done), default=None),
         "wall_time_s_mean": mean([r.metrics["wall_time_s"] for r in done]) if done else None,
         "weights": "/".join(sorted({r.weights for r in done})) or None,
         "notes": "; ".join(notes),
+        "_tests": tests,
     }
 
 
-def checkpoint_pairs(runs: list[Run], include_step0: bool = True) -> list[tuple[float, float, str]]:
-    """(validation accuracy, test accuracy, variant) at every validation of every run with track_test."""
+def find_reference(rows: list[dict[str, Any]], keys: list[str], reference: str | None) -> dict[str, Any] | None:
+    """The row named by `reference` (`lr=0.1`, `variant=all`, `all`, `variant=all,lr=0.4`); default the first row."""
+    if not rows:
+        return None
+    if not reference:
+        return rows[0]
+    wanted = dict(part.strip().split("=", 1) for part in reference.split(",") if "=" in part)
+    if not wanted and len(keys) == 1:
+        wanted = {keys[0]: reference.strip()}
+    matches = [row for row in rows if wanted and all(str(row.get(k)) == v for k, v in wanted.items())]
+    if len(matches) != 1:
+        labels = ", ".join(row["label"] for row in rows)
+        raise ConfigError(f"report.reference={reference!r} names {len(matches)} configurations; choose one of: {labels}")
+    return matches[0]
+
+
+def compare_to_reference(rows: list[dict[str, Any]], reference: dict[str, Any] | None, confidence: float = 0.95) -> None:
+    """Fill each row's difference to the reference's mean test accuracy, with a Welch-t interval."""
+    if reference is None or not reference["_tests"]:
+        return
+    ref = summary(reference["_tests"])
+    for row in rows:
+        if not row["_tests"]:
+            continue
+        row["diff_vs_reference"] = row["test_acc_mean"] - reference["test_acc_mean"]
+        interval = welch_interval(summary(row["_tests"]), ref, confidence) if row is not reference else None
+        if interval is not None:
+            _, row["diff_ci_low"], row["diff_ci_high"] = interval
+            row["significant"] = not (row["diff_ci_low"] <= 0 <= row["diff_ci_high"])
+
+
+def aggregate(runs: list[Run], keys: list[str], reference: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(rows in sweep order, the reference row)."""
+    groups = group_by_configuration(runs, keys)
+    rows = [configuration_row(configuration, group) for configuration, group in groups.items()]
+    ref = find_reference(rows, keys, reference)
+    compare_to_reference(rows, ref)
+    return rows, ref
+
+
+def checkpoint_pairs(runs: list[Run], keys: list[str], include_step0: bool = True) -> list[tuple[float, float, str]]:
+    """(validation accuracy, test accuracy, configuration label) at every validation of runs with track_test."""
     pairs = []
     for run in runs:
         w = run.weights
+        label = label_of(configuration_of(run, keys))
         for record in run.history:
             if not include_step0 and record.get("step") == 0:
                 continue
             val, test = record.get(f"val_acc_{w}"), record.get(f"tracked_test_acc_{w}")
             if val is not None and test is not None:
-                pairs.append((val, test, run.variant))
+                pairs.append((val, test, label))
     return pairs
 
 
-def correlations(runs: list[Run]) -> dict[str, Any]:
+def correlations(runs: list[Run], keys: list[str]) -> dict[str, Any]:
     """Pearson r between validation and test accuracy over the checkpoints, with and without step 0."""
     result: dict[str, Any] = {}
-    for label, include in (("with_step0", True), ("without_step0", False)):
-        pairs = checkpoint_pairs(runs, include)
-        result[label] = {"r": pearson([p[0] for p in pairs], [p[1] for p in pairs]), "n_checkpoints": len(pairs)}
+    for name, include in (("with_step0", True), ("without_step0", False)):
+        pairs = checkpoint_pairs(runs, keys, include)
+        result[name] = {"r": pearson([p[0] for p in pairs], [p[1] for p in pairs]), "n_checkpoints": len(pairs)}
     return result

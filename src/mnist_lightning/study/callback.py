@@ -1,4 +1,4 @@
-"""Hydra callback: write the study report into the sweep folder when a multirun ends."""
+"""Hydra callback: write the sweep's report into the sweep folder when a multirun ends."""
 
 from __future__ import annotations
 
@@ -12,10 +12,18 @@ log = logging.getLogger(__name__)
 
 
 class StudyReport(Callback):
+    """After every multirun: the report; after an Optuna search, first re-train its best configuration."""
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mnist_lightning.study.report import write_report
+        from mnist_lightning.study.search import is_search, retrain_best
 
+        sweep = config.hydra.sweep.dir
+        settings = config.get("report") or {}
         try:
-            write_report(config.hydra.sweep.dir)
+            seeds = settings.get("retrain_best_seeds") or 0
+            if is_search(sweep) and seeds:
+                retrain_best(sweep, seeds)
+            write_report(sweep, settings.get("reference"))
         except Exception as exc:  # the jobs' own results are already safe on disk
-            log.warning("Could not write the sweep report (run `python src/report.py %s`): %s", config.hydra.sweep.dir, exc)
+            log.warning("Could not write the sweep report (run `python src/report.py %s`): %s", sweep, exc)

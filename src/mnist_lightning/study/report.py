@@ -1,4 +1,5 @@
-"""Write a sweep's report into its folder: results.csv/.md, correlation.json and the figures."""
+"""Write a sweep's report into its folder: results.csv/.md, the figures that fit the sweep,
+correlation.json, and for Optuna searches the trials table and the best configuration."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mnist_lightning.study.aggregate import COLUMNS, correlations, group_by_variant, status_label, variant_row
-from mnist_lightning.study.plots import plot_comparison, plot_curves, plot_val_vs_test
-from mnist_lightning.study.runs import find_runs
+from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, status_label
+from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
+from mnist_lightning.study.runs import Run, configuration_keys, find_runs
+from mnist_lightning.study.search import is_search, write_search_report
 
 log = logging.getLogger(__name__)
 
@@ -31,54 +33,96 @@ def _nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    header = "| variant | seeds | test acc mean ± std | min | max | best val acc | steps | wall time (s) | notes |"
+def _difference(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
+    if row is reference:
+        return "reference"
+    if row["diff_vs_reference"] is None:
+        return "—"
+    text = f"{row['diff_vs_reference']:+.4f}"
+    if row["diff_ci_low"] is None:
+        return f"{text} (1 seed: no interval)"
+    text += f" [{row['diff_ci_low']:+.4f}, {row['diff_ci_high']:+.4f}]"
+    return f"**{text}**" if row["significant"] else text
+
+
+def _is_numeric(rows: list[dict[str, Any]], key: str) -> bool:
+    try:
+        [float(row[key]) for row in rows]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def markdown_table(rows: list[dict[str, Any]], keys: list[str], reference: dict[str, Any] | None) -> str:
+    columns = ["variant"] if keys == ["variant"] else (keys or ["configuration"])
+    ref = reference["label"] if reference else "reference"
+    header = (f"| {' | '.join(columns)} | seeds | test acc mean ± std | min | max | best val acc | "
+              f"Δ test acc vs {ref} [95% CI] | steps | wall time (s) | notes |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in rows:
-        if row["test_acc_mean"] is None:
-            acc = status_label(row)
-        else:
-            acc = f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
-        seeds = f"{row['completed']}/{row['n_seeds']}"
+        acc = status_label(row) if row["test_acc_mean"] is None else f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
+        values = [row["label"]] if columns == ["configuration"] else [str(row[k]) for k in columns]
         lines.append(
-            f"| {row['variant']} | {seeds} | {acc} | {_fmt(row['test_acc_min'])} | {_fmt(row['test_acc_max'])} | "
-            f"{_fmt(row['best_val_acc_mean'])} | {_fmt(row['steps'])} | {_fmt(row['wall_time_s_mean'], 0)} | "
-            f"{row['notes'] or ''} |"
+            f"| {' | '.join(values)} | {row['completed']}/{row['n_seeds']} | {acc} | {_fmt(row['test_acc_min'])} | "
+            f"{_fmt(row['test_acc_max'])} | {_fmt(row['best_val_acc_mean'])} | {_difference(row, reference)} | "
+            f"{_fmt(row['steps'])} | {_fmt(row['wall_time_s_mean'], 0)} | {row['notes'] or ''} |"
         )
+    lines.append("")
+    lines.append(
+        f"Δ: mean test accuracy minus {ref}'s, with a 95% Welch-t confidence interval over the seeds; "
+        "**bold**: the interval excludes 0 (a real difference at this number of seeds). Diverged or failed "
+        "seeds are listed in notes and never averaged in."
+    )
     return "\n".join(lines) + "\n"
 
 
-def write_report(sweep: str | Path) -> dict[str, Any]:
-    """Aggregate every job under `sweep` and write the report files next to them."""
+def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    """The figures that fit the sweep; returns one line per figure: written, or why not."""
+    notes = []
+    if not any(row["test_acc_mean"] is not None or row["diverged"] for row in rows):
+        notes.append("No accuracy figure: no configuration finished (all failed).")
+    elif len(keys) == 1 and _is_numeric(rows, keys[0]) and len(rows) > 1:
+        name = f"accuracy_vs_{keys[0].replace('.', '_')}.png"
+        notes.append(f"{plot_by_value(rows, keys[0], sweep / name).name}: test accuracy against {keys[0]}")
+    elif len(keys) == 2:
+        notes.append(f"{plot_heatmap(rows, keys, sweep / 'heatmap.png').name}: mean test accuracy of each ({keys[0]}, {keys[1]})")
+    else:
+        title = "MNIST MLP: which optimization matters" if keys == ["variant"] else "Test accuracy per configuration"
+        notes.append(f"{plot_bars(rows, sweep / 'comparison.png', title).name}: test accuracy per configuration")
+    curves = plot_curves(runs, keys, sweep / "curves.png")
+    notes.append(f"{curves.name}: validation accuracy during training" if curves else
+                 "No curves figure: no job recorded a validation.")
+    return notes
+
+
+def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, Any]:
+    """Aggregate every job under `sweep` by configuration and write the report files next to them."""
     sweep = Path(sweep)
     runs = find_runs(sweep)
     if not runs:
         raise FileNotFoundError(f"no job folders (with .hydra/config.yaml) under {sweep}")
-    groups = group_by_variant(runs)
-    rows = [variant_row(variant, group) for variant, group in groups.items()]
+    keys = configuration_keys(sweep, runs)
+    rows, ref = aggregate(runs, keys, reference)
     with open(sweep / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=[*keys, *FIGURE_COLUMNS], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    correlation = correlations(runs)
-    correlation["per_variant"] = {v: correlations(g)["without_step0"] for v, g in groups.items()}
+    correlation = correlations(runs, keys)
     (sweep / "correlation.json").write_text(json.dumps(_nan_to_none(correlation), indent=2) + "\n")
-    r = correlation["without_step0"]["r"]
-    r0 = correlation["with_step0"]["r"]
-    text = markdown_table(rows)
-    if correlation["with_step0"]["n_checkpoints"]:
+    text = markdown_table(rows, keys, ref)
+    if correlation["with_step0"]["n_checkpoints"]:  # runs made with track_test=true
+        plot_val_vs_test(runs, keys, correlation, sweep / "val_vs_test.png")
         text += (
             f"\nPearson correlation of validation and test accuracy over "
-            f"{correlation['without_step0']['n_checkpoints']} checkpoints: r = {r:.5f} "
-            f"(with step 0: r = {r0:.5f}, {correlation['with_step0']['n_checkpoints']} points).\n"
+            f"{correlation['without_step0']['n_checkpoints']} checkpoints: r = {correlation['without_step0']['r']:.5f} "
+            f"(with step 0: r = {correlation['with_step0']['r']:.5f}, {correlation['with_step0']['n_checkpoints']} points).\n"
         )
+    text += "\nFigures:\n" + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys))
+    if is_search(sweep):
+        text += "\n" + write_search_report(sweep, runs, keys)
     (sweep / "results.md").write_text(text)
-    plot_comparison(rows, sweep / "comparison.png")
-    plot_curves(groups, sweep / "curves.png")
-    if correlation["with_step0"]["n_checkpoints"]:  # needs runs made with track_test=true
-        plot_val_vs_test(runs, correlation, sweep / "val_vs_test.png")
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:
         log.warning("Job %s failed: %s", run.folder.name, run.error)
-    log.info("Report for %d jobs (%d failed) written to %s", len(runs), len(failed), sweep)
-    return {"rows": rows, "correlation": correlation, "runs": runs}
+    log.info("Report for %d jobs in %d configurations (%d failed) written to %s", len(runs), len(rows), len(failed), sweep)
+    return {"rows": rows, "keys": keys, "reference": ref, "correlation": correlation, "runs": runs}

@@ -1,4 +1,4 @@
-"""Reading a sweep folder: one record per job, including jobs that failed before writing results."""
+"""Reading a sweep folder: one record per job (failed jobs too), and which keys the sweep varied."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.hydra_setup import swept_keys
+
+NOT_CONFIGURATION_KEYS = {"seed"}  # seeds of one configuration are aggregated, never compared
+
 
 @dataclass
 class Run:
@@ -16,8 +20,8 @@ class Run:
 
     folder: Path
     status: str  # completed | diverged | failed
-    variant: str
     seed: int | None
+    overrides: dict[str, str] = field(default_factory=dict)  # the job's own command-line overrides
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -38,18 +42,24 @@ def _last_error_line(folder: Path) -> str | None:
     return None
 
 
+def _overrides(folder: Path) -> dict[str, str]:
+    path = folder / ".hydra" / "overrides.yaml"
+    items = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
+    return dict(item.lstrip("+~").split("=", 1) for item in items if "=" in item)
+
+
 def read_run(folder: Path) -> Run:
     """A job folder's record; no metrics.json means the job failed (the log's last error is kept)."""
     config_path = folder / ".hydra" / "config.yaml"
     config = OmegaConf.load(config_path) if config_path.is_file() else OmegaConf.create()
-    variant = str(config.get("variant_name") or "all")
-    seed = config.get("seed")
+    overrides = _overrides(folder)
     metrics_path = folder / "metrics.json"
     if not metrics_path.is_file():
-        return Run(folder, "failed", variant, seed, error=_last_error_line(folder) or "no metrics.json written")
+        error = _last_error_line(folder) or "no metrics.json written"
+        return Run(folder, "failed", config.get("seed"), overrides, error=error)
     metrics = json.loads(metrics_path.read_text())
-    return Run(folder, metrics.get("status", "completed"), metrics.get("variant") or variant, metrics.get("seed", seed),
-               metrics, metrics.get("error"))
+    status = metrics.get("status", "completed")
+    return Run(folder, status, metrics.get("seed", config.get("seed")), overrides, metrics, metrics.get("error"))
 
 
 def _job_order(folder: Path) -> tuple[int, str]:
@@ -59,6 +69,36 @@ def _job_order(folder: Path) -> tuple[int, str]:
 
 
 def find_runs(sweep: Path) -> list[Run]:
-    """Every job folder (one holding `.hydra/`) under a sweep folder, in job order."""
-    folders = sorted({p.parent.parent for p in Path(sweep).glob("**/.hydra/config.yaml")}, key=_job_order)
+    """Every job folder (one holding `.hydra/`) directly under a sweep folder, in job order."""
+    folders = sorted({p.parent.parent for p in Path(sweep).glob("*/.hydra/config.yaml")}, key=_job_order)
     return [read_run(folder) for folder in folders]
+
+
+def sweep_config(sweep: Path, runs: list[Run]) -> Any:
+    """The sweep's Hydra config: `multirun.yaml` (the basic sweeper's), else a job's `.hydra/hydra.yaml` (Optuna)."""
+    multirun = Path(sweep) / "multirun.yaml"
+    if multirun.is_file():
+        return OmegaConf.load(multirun)
+    for run in runs:
+        if (run.folder / ".hydra" / "hydra.yaml").is_file():
+            return OmegaConf.load(run.folder / ".hydra" / "hydra.yaml")
+    return OmegaConf.create()
+
+
+def configuration_keys(sweep: Path, runs: list[Run]) -> list[str]:
+    """The keys the sweep varied, other than the seed, in command-line order.
+
+    Keys given several values on the command line (`lr=0.1,0.8`), the sweeper's own `params`
+    (the study's variants, an Optuna search), and any key whose value differs between jobs.
+    """
+    config = sweep_config(sweep, runs)
+    task = [str(item) for item in OmegaConf.select(config, "hydra.overrides.task") or []]
+    keys = list(swept_keys(task)) + [str(k) for k in OmegaConf.select(config, "hydra.sweeper.params") or {}]
+    values: dict[str, set[str]] = {}
+    for run in runs:
+        for key, value in run.overrides.items():
+            values.setdefault(key, set()).add(value)
+    keys += [key for key, seen in values.items() if len(seen) > 1]
+    order = [item.split("=", 1)[0].lstrip("+~") for item in task] + [k for run in runs for k in run.overrides]
+    keys = sorted(set(keys), key=lambda k: order.index(k) if k in order else len(order))
+    return [key for key in keys if key not in NOT_CONFIGURATION_KEYS]

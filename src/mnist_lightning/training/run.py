@@ -107,6 +107,9 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
             write_json(output_dir / "metrics.json", record)
         return record
     wall_time = time.perf_counter() - started
+    if not history.records or history.records[-1]["step"] != trainer.global_step:
+        # Runs shorter than (or not a multiple of) val_check_interval still end with a validation.
+        trainer.validate(module, datamodule=datamodule, verbose=False)
     record = summarize(trainer, module, history, cfg, wall_time)
     if cfg.get("test", True):
         tested = trainer.test(module, datamodule=datamodule, verbose=False)[0]

@@ -1,0 +1,105 @@
+"""Optuna searches: the trials table, the best configuration as a ready-to-run command, its history
+plot, and the best configuration re-trained with fresh seeds to measure its test accuracy once.
+
+The search itself maximises validation accuracy only; test accuracy never steers it.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+from mnist_lightning.study.aggregate import aggregate
+from mnist_lightning.study.plots import plot_optimization_history
+from mnist_lightning.study.runs import Run, find_runs, sweep_config
+
+log = logging.getLogger(__name__)
+RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
+RETRAINED = "best_retrained"
+
+
+def is_search(sweep: Path) -> bool:
+    return (Path(sweep) / RESULTS).is_file()
+
+
+def _trial_number(run: Run) -> int:
+    number = run.folder.name.split("_", 1)[0]
+    return int(number) if number.isdigit() else -1
+
+
+def trials(runs: list[Run], keys: list[str]) -> list[dict[str, Any]]:
+    """One row per trial: its number, parameters, validation accuracy (the searched value) and status."""
+    return [
+        {"trial": _trial_number(run), **{k: run.overrides.get(k) for k in keys},
+         "value": run.metrics.get("val_acc") if run.status == "completed" else None, "status": run.status}
+        for run in runs
+    ]
+
+
+def search_overrides(sweep: Path) -> list[str]:
+    """The search's constant command-line overrides (data.root, trainer.max_steps, ...), from a trial's
+    own overrides without the searched parameters, the search group and the seed."""
+    runs = find_runs(sweep)
+    config = sweep_config(sweep, runs)
+    searched = {str(k) for k in OmegaConf.select(config, "hydra.sweeper.params") or {}} | {"hparams_search", "seed"}
+    task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
+    return [o for o in task if o.split("=", 1)[0].lstrip("+~") not in searched and not o.startswith("report.")]
+
+
+def best_command(sweep: Path) -> list[str]:
+    """Overrides that train the best configuration found: the search's constants + the best parameters."""
+    best = OmegaConf.to_container(OmegaConf.load(Path(sweep) / RESULTS))["best_params"]
+    return [*search_overrides(sweep), *(f"{key}={value}" for key, value in best.items())]
+
+
+def retrain_best(sweep: Path, seeds: int) -> Path:
+    """Train the best configuration with seeds 1..`seeds` into `<sweep>/best_retrained` (its own multirun)."""
+    target = Path(sweep) / RETRAINED
+    command = [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), "-m", *best_command(sweep),
+               f"seed={','.join(str(s) for s in range(1, seeds + 1))}", f"hydra.sweep.dir={target}"]
+    log.info("Re-training the best configuration with %d seeds: %s", seeds, " ".join(command[2:]))
+    subprocess.run(command, check=False)
+    return target
+
+
+def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
+    """trials.csv, optimization_history.png, best_overrides.txt; returns the Markdown summary."""
+    rows = trials(runs, keys)
+    with open(sweep / "trials.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["trial", *keys, "value", "status"])
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_optimization_history(rows, sweep / "optimization_history.png")
+    results = OmegaConf.to_container(OmegaConf.load(sweep / RESULTS))
+    overrides = " ".join(best_command(sweep))
+    (sweep / "best_overrides.txt").write_text(overrides + "\n")
+    lines = [
+        "## Optuna search",
+        "",
+        "| trial | " + " | ".join(keys) + " | validation accuracy | status |",
+        "|---" * (len(keys) + 3) + "|",
+        *(f"| {t['trial']} | " + " | ".join(str(t[k]) for k in keys) + f" | {t['value'] if t['value'] is not None else '—'} | "
+          f"{t['status']} |" for t in rows),
+        "",
+        f"Best validation accuracy {results['best_value']:.4f} with "
+        + ", ".join(f"{k}={v}" for k, v in results["best_params"].items()) + ". To train it:",
+        "",
+        f"    python src/train.py {overrides}",
+        "",
+        "optimization_history.png: each trial's validation accuracy and the best so far.",
+    ]
+    retrained = find_runs(sweep / RETRAINED) if (sweep / RETRAINED).is_dir() else []
+    if retrained:
+        [row], _ = aggregate(retrained, [])
+        lines += ["", f"Test accuracy of the best configuration, re-trained after the search with {row['n_seeds']} seeds "
+                  f"(measured once; never used by the search): {row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f} "
+                  f"({row['completed']}/{row['n_seeds']} completed; `{RETRAINED}/`)." if row["test_acc_mean"] is not None
+                  else f"The best configuration, re-trained: {row['notes'] or 'no seed completed'}."]
+    return "\n".join(lines) + "\n"
