@@ -1,19 +1,9 @@
-"""Evaluate checkpoints: `python src/evaluate.py ckpt=<file|folder> [split=test] [weights=raw] [watch=true]`."""
+"""Evaluate a checkpoint, or watch a run's checkpoints: `python src/evaluate.py ckpt=<checkpoint|folder> [split=test]`.
 
-import hydra
-from omegaconf import DictConfig
+`--help` lists the main keys with their defaults and examples; conf/evaluate.yaml holds them all.
+"""
 
-from mnist_lightning.cli import quiet_third_party_noise, run_hydra_app, run_reporting_errors
-from mnist_lightning.hydra_setup import CONFIG_DIR, hydra_output_dir, setup_hydra
-from mnist_lightning.evaluation.run import evaluate
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    quiet_third_party_noise()
-    run_reporting_errors(lambda: evaluate(cfg, hydra_output_dir()))
-
+from mnist_lightning.apps import evaluate
 
 if __name__ == "__main__":
-    setup_hydra()
-    run_hydra_app(main)
+    evaluate()

@@ -69,3 +69,136 @@ def test_output_folder_that_is_a_file_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "must be a writable folder, not a file" in result.stderr and "Traceback" not in result.stderr
     assert blocker.read_text() == "a file where the run folder should go"
+
+
+PROGRAMS = ["train", "evaluate", "export", "predict", "serve", "report"]
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_help_says_what_it_does_with_examples_and_exits_0(program):
+    result = run_script(f"{program}.py", "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert "xamples:" in text and text.count(f"python src/{program}.py") >= 3
+    assert "Traceback" not in result.stderr and len(text.splitlines()) >= 8
+
+
+@pytest.mark.parametrize("program", ["train", "evaluate", "export", "predict", "serve"])
+def test_an_unknown_key_exits_2_naming_it(program, tmp_path):
+    result = run_script(f"{program}.py", "colour=blue", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "error: unknown key colour: Key 'colour' is not in struct" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_typo_gets_the_nearest_valid_key(tmp_path):
+    result = run_script("train.py", "trainer.max_step=200", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "Did you mean trainer.max_steps?" in result.stderr
+    result = run_script("predict.py", "fromat=json")
+    assert result.returncode == 2 and "Did you mean format?" in result.stderr
+
+
+def test_data_root_and_the_data_group_work_in_the_evaluator(trained_run, synthetic_root, tmp_path):
+    for i, extra in enumerate(([f"data.root={synthetic_root}"], ["data=mnist", f"data.root={synthetic_root}"])):
+        result = run_script("evaluate.py", f"ckpt={trained_run}", *extra, f"hydra.run.dir={tmp_path / str(i)}")
+        assert result.returncode == 0, result.stderr[-2000:]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_script("evaluate.py", f"ckpt={trained_run}", f"data.root={empty}", f"hydra.run.dir={tmp_path / 'e'}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "mnist not found" in output and str(empty) in output
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line(trained_run, synthetic_root, tmp_path):
+    good = (trained_run / "checkpoints" / "last.ckpt").read_bytes()
+    truncated = tmp_path / "half.ckpt"
+    truncated.write_bytes(good[: len(good) // 2])
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=80), f"ckpt_path={truncated}")
+    assert result.returncode == 2
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and str(truncated) in errors[0] and "not a readable checkpoint" in errors[0]
+    assert "Traceback" not in result.stderr + result.stdout and "output folder" not in result.stderr
+
+
+def test_resume_with_another_width_names_what_the_checkpoint_holds(trained_run, synthetic_root, tmp_path):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=80),
+                        f"ckpt_path={trained_run}", "model.hidden=[64]")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output
+    assert f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'} was trained with model.hidden=[500]" in output
+    assert "this run asks for model.hidden=[64]" in output
+
+
+def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthetic_root, tmp_path):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=80), f"ckpt_path={trained_run}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["step"] == 80 and [h["step"] for h in metrics["history"]] == [80]
+    assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in result.stdout + result.stderr
+
+
+def test_a_missing_resume_folder_is_not_called_an_output_folder_problem(synthetic_root, tmp_path):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=20),
+                        f"ckpt_path={tmp_path}")  # a folder without checkpoints
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "no last.ckpt in" in output and "output folder" not in output
+
+
+def test_the_console_is_quiet_and_the_bar_counts_steps(synthetic_root, tmp_path):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=40))
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    for noise in ("GPU available", "TPU available", "will be deleted", "💡", "Warning", "INFO: "):
+        assert noise not in console, noise
+    assert f"Run folder {tmp_path} | data mnist from {synthetic_root} | model 784-500-10 relu | 40 steps of 50" in console
+    assert "Training steps: 100%" in console and "40/40" in console
+    log = (tmp_path / "train.log").read_text()
+    assert "After 40 training step(s), validation accuracy using average model is" in log
+    assert "After 40 training step(s), test accuracy using average model is" in log
+
+
+def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=40), "logger=many")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "metrics.csv").is_file()  # logger=many: CSV too
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw", "test/acc_ema", "test/acc_raw", "hparam/test_acc"} <= scalars
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert events.Scalars("hparam/test_acc")[-1].value == pytest.approx(metrics["test_acc"])
+    assert events.Scalars("val/acc_ema")[-1].value == pytest.approx(metrics["val_acc_ema"])
+    content = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["lr"].number_value == pytest.approx(0.1) and start.hparams["model.hidden"].string_value == "[500]"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    assert {m.name.tag for m in experiment.metric_infos} == {"hparam/val_acc", "hparam/best_val_acc", "hparam/test_acc"}
+
+
+@pytest.mark.parametrize(
+    "mode, check",
+    [
+        ("debug=fdr", lambda out, m: m["step"] == 1),
+        ("debug=limit", lambda out, m: m["step"] == 60 and [h["step"] for h in m["history"]] == [20, 40, 60]),
+        ("debug=overfit", lambda out, m: m["weights"] == "raw" and m["step"] == 100),
+        ("debug=profiler", lambda out, m: "FIT Profiler Report" in (out / "fit-profile.txt").read_text()),
+    ],
+)
+def test_debug_modes(synthetic_root, tmp_path, mode, check):
+    extra = ["trainer.max_steps=100"] if mode in ("debug=overfit", "debug=profiler") else []
+    overrides = [o for o in small_run_overrides(synthetic_root, tmp_path, steps=40) if not o.startswith("trainer.")]
+    result = run_script("train.py", *overrides, mode, *extra)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert check(tmp_path, json.loads((tmp_path / "metrics.json").read_text()))
+
+
+def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):
+    exported = run_script("export.py", f"ckpt={trained_run}", "format=json", f"output_dir={tmp_path / 'x'}", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    predicted = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path / 'x'}", cwd=tmp_path)
+    assert predicted.returncode == 2  # the folder holds no image
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"] and not (tmp_path / "outputs").exists()
+    assert all("INFO" not in line for line in exported.stderr.splitlines() if "onnx" in line.lower())

@@ -1,32 +1,71 @@
-"""What every entry point shares: turning user errors into one clear line, and a quiet console."""
+"""What every program's command line shares: one clear error line instead of a traceback (exit 2),
+the nearest valid key for a typo, and a quiet console whose log lines never break the progress bar."""
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.hydra_setup import in_multirun
+from mnist_lightning.hydra_setup import CONFIG_DIR, in_multirun
 
 T = TypeVar("T")
 log = logging.getLogger("mnist_lightning")
+EXIT_USER_ERROR = 2
+_task_started = False  # set once Hydra has made the run folder and handed us the config
+
+# Lightning's console lines that say nothing about this run (hardware it will not use, adverts).
+_NOISE = re.compile(r"^(💡 Tip|GPU available|TPU available|HPU available|LOCAL_RANK|You are using a CUDA device)")
 
 
-class _DropTips(logging.Filter):
+class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
+        return not _NOISE.match(str(record.msg))
 
 
-def quiet_third_party_noise() -> None:
-    """Drop Lightning's advertising tips and a deprecation warning it raises inside itself."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
+class _AboveProgressBar:
+    """A console stream that writes through tqdm, so log lines appear above the bar, not inside it."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=self.stream, end="")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def quiet_console() -> None:
+    """No hardware banner, adverts or warnings that do not concern the run; log lines above the bar."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_DropNoise())
+    for name in ("onnxscript", "torch.onnx", "torch._dynamo", "torch.export"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # Hydra made the run folder (with .hydra/ and the log) just before: nothing of the logger's is deleted.
+    warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")  # data is in memory
+    warnings.filterwarnings("ignore", category=FutureWarning, message=r".*weights_only.*")
+    # `import lightning` adds a console handler of its own to the "lightning" logger, which also
+    # propagates to Hydra's: every line twice. Hydra's handlers (console and log file) are enough.
+    lightning_logger = logging.getLogger("lightning")
+    for handler in list(lightning_logger.handlers):
+        lightning_logger.removeHandler(handler)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.stderr):
+            handler.setStream(_AboveProgressBar(handler.stream))
 
 
 def run_reporting_errors(task: Callable[[], T]) -> T:
@@ -35,18 +74,60 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     In a multirun the error is re-raised instead, so Hydra records this job as failed and
     still runs (and reports) the others.
     """
+    global _task_started
+    _task_started = True
     try:
         return task()
     except (UserError, OmegaConfBaseException) as exc:
         log.error("error: %s", exc)
         if in_multirun():
             raise
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)
 
 
-def run_hydra_app(main: Callable[[], Any]) -> None:
+def config_keys(config_name: str) -> list[str]:
+    """Every key of a program's composed config (dotted), for suggesting the nearest to a typo."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = OmegaConf.to_container(compose(config_name), resolve=False)
+
+    def walk(node: Any, prefix: str) -> list[str]:
+        if not isinstance(node, dict):
+            return [prefix]
+        return [prefix] * bool(prefix) + [k for key, value in node.items() for k in walk(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")]
+
+    return walk(cfg, "")
+
+
+def explain_config_error(exc: BaseException, config_name: str | None) -> str:
+    """Hydra's message with its cause kept (e.g. "Key 'max_step' is not in struct") and, for an
+    unknown key, the nearest valid one."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    cause = str(exc.__cause__).splitlines()[0].strip() if exc.__cause__ and str(exc.__cause__).strip() else ""
+    unknown = re.search(r"Could not override '([^']+)'", str(exc))
+    if not unknown:
+        if "Config search path:" in lines:  # an unknown group option: keep the options, drop Hydra's search path
+            lines = lines[: lines.index("Config search path:")]
+        return " ".join(lines + [cause] * bool(cause and cause not in lines))
+    key = unknown.group(1)
+    message = f"unknown key {key}: {cause or lines[0]}."
+    try:
+        close = difflib.get_close_matches(key, config_keys(config_name), n=1, cutoff=0.75) if config_name else []
+    except Exception:  # a suggestion is a courtesy; never hide the real error behind another
+        close = []
+    if close:
+        message += f" Did you mean {close[0]}?"
+    append = next((line for line in lines if line.startswith("To append")), "")
+    return f"{message} ({append})" if append else message
+
+
+def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> None:
     """Call a @hydra.main function; errors that happen before or around the task (a run folder
-    that cannot be created, a config that does not compose) become one 'error: ...' line, exit 2.
+    that cannot be created, a config that does not compose, an unknown key) become one
+    'error: ...' line, exit 2.
 
     Hydra would print them as a trimmed traceback; with HYDRA_FULL_ERROR=1 (set here unless the
     user set it) it re-raises them to us instead. Other exceptions keep their full traceback.
@@ -60,14 +141,14 @@ def run_hydra_app(main: Callable[[], Any]) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         if user_wants_traceback:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        print(f"error: {explain_config_error(exc, config_name)}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
     except OSError as exc:
-        if user_wants_traceback:
+        if user_wants_traceback or _task_started:  # inside the program: not a run-folder problem
             raise
         print(
             f"error: {exc.strerror or exc}: {exc.filename or ''}. The output folder (hydra.run.dir, "
             "hydra.sweep.dir or outputs/) must be a writable folder, not a file.",
             file=sys.stderr,
         )
-        sys.exit(2)
+        sys.exit(EXIT_USER_ERROR)

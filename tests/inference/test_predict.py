@@ -92,7 +92,7 @@ def test_predict_classifies_files_reports_unreadable_once_and_writes_json(traine
         Image.fromarray(image).save(tmp_path / f"{i:02d}_{label}.png")
     (tmp_path / "zz_broken.png").write_bytes(b"not an image")
     out = tmp_path / "predictions.json"
-    result = run_script("predict.py", f"model={trained_run}", f"inputs={tmp_path}", "format=json", f"output={out}")
+    result = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path}", "format=json", f"output={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (result.stdout + result.stderr).count("zz_broken.png") == 0  # only in the output file, once
     records = json.loads(out.read_text())
@@ -111,7 +111,7 @@ def test_predict_classifies_files_reports_unreadable_once_and_writes_json(traine
 def test_predict_with_only_missing_or_broken_inputs_fails(trained_run, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
-    result = run_script("predict.py", f"model={trained_run}", f"inputs=[{tmp_path / 'missing.png'},{broken}]")
+    result = run_script("predict.py", f"ckpt={trained_run}", f"inputs=[{tmp_path / 'missing.png'},{broken}]")
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-2000:]
     assert f"{tmp_path / 'missing.png'}: not found" in output
@@ -120,5 +120,5 @@ def test_predict_with_only_missing_or_broken_inputs_fails(trained_run, tmp_path)
 
 
 def test_predict_without_inputs_is_a_clear_error(trained_run):
-    result = run_script("predict.py", f"model={trained_run}")
+    result = run_script("predict.py", f"ckpt={trained_run}")
     assert result.returncode == 2 and "inputs=" in result.stderr

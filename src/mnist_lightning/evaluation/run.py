@@ -13,6 +13,7 @@ from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.errors import ConfigError, invalid_value
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
+from mnist_lightning.hydra_setup import hydra_output_dir
 from mnist_lightning.io import write_json
 
 log = logging.getLogger(__name__)
@@ -22,19 +23,20 @@ class SplitCache:
     """Loads the evaluation data once, with the data settings the checkpoint was trained with.
 
     The validation split is only the same 5,000 images if val_size/split/split_seed match
-    training, so they come from the checkpoint; `data_root` only says where the files are.
+    training, so they come from the checkpoint; `data` (the config's data node) only says where
+    the files are (`data.root`) or, with `data=<group>`, which dataset to read instead.
     """
 
-    def __init__(self, data_root: str | None, download: bool) -> None:
-        self.data_root, self.download = data_root, download
+    def __init__(self, data: DictConfig | None) -> None:
+        chosen = {key: (data or {}).get(key) for key in ("name", "root", "download")}  # the others need training keys
+        self.override = {key: value for key, value in chosen.items() if value is not None}
         self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __call__(self, checkpoint: dict[str, Any]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         if self.data is None:
             settings = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-            settings.update(download=self.download, track_test=False)
-            if self.data_root is not None:
-                settings["root"] = self.data_root
+            settings.update(download=False, track_test=False)
+            settings.update(self.override)
             datamodule = MNISTDataModule(**settings)
             datamodule.setup()
             self.data = {"val": datamodule.val_set, "test": datamodule.test_set}
@@ -49,7 +51,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
         raise invalid_value("weights", cfg.weights, "null, 'ema' or 'raw'")
     if cfg.ckpt is None:
         raise ConfigError("ckpt is required: a checkpoint file, a checkpoints folder or a run folder")
-    splits = SplitCache(cfg.data_root, cfg.download)
+    splits = SplitCache(cfg.get("data"))
 
     def evaluate_path(path: Path) -> dict[str, Any]:
         return evaluate_checkpoint(path, splits, cfg.split, cfg.weights)
@@ -69,3 +71,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     write_json(output, result)
     log.info("Result written to %s", output)
     return [result]
+
+
+def app(cfg: DictConfig) -> list[dict[str, Any]]:
+    """The evaluate program, writing into Hydra's run folder."""
+    return evaluate(cfg, hydra_output_dir())

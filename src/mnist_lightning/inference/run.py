@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 FORMATS = ("text", "json", "csv")
 
 
-def classify_files(model: str, inputs: list[str], weights: str | None = None) -> list[dict[str, Any]]:
+def classify_files(ckpt: str, inputs: list[str], weights: str | None = None) -> list[dict[str, Any]]:
     """One record per file: digit, probability, top-3; a blank image gets `digit: null` and a
     `note`, an unreadable or missing file an `error` instead."""
-    loaded = load_model(model, weights)
+    loaded = load_model(ckpt, weights)
     records, rows, readable = [], [], []
     for path in image_files(inputs):
         record: dict[str, Any] = {"file": str(path)}
@@ -69,10 +69,10 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify, print or write the results; a UserError when no input could be read at all."""
     if cfg.format not in FORMATS:
         raise invalid_value("format", cfg.format, ", ".join(FORMATS))
-    if not cfg.model or not cfg.inputs:
-        raise ConfigError("model=<ckpt|run folder|.pt2|.onnx> and inputs=<file, folder or [list]> are required")
+    if not cfg.ckpt or not cfg.inputs:
+        raise ConfigError("ckpt=<checkpoint|run folder|.pt2|.onnx> and inputs=<file, folder or [list]> are required")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
-    records = classify_files(cfg.model, inputs, cfg.weights)
+    records = classify_files(cfg.ckpt, inputs, cfg.weights)
     if not records:
         raise UserError(f"no image files found in {inputs}")
     text = render(records, cfg.format)
@@ -87,3 +87,6 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if all("error" in r for r in records):
         raise UserError(f"none of the {len(records)} input(s) could be read (see the errors above)")
     return records
+
+
+app = predict  # the program as mnist_lightning.apps runs it

@@ -54,3 +54,6 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     for kind, file in written.items():
         log.info("Wrote %s (%s, %s weights, step %s)", file, kind, weights, checkpoint.get("global_step"))
     return written
+
+
+app = export  # the program as mnist_lightning.apps runs it

@@ -33,3 +33,6 @@ def serve(cfg: DictConfig) -> None:
         log.warning("Listening on %s: other machines on the network can reach this server.", cfg.host)
     log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, cfg.port)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
+
+
+app = serve  # the program as mnist_lightning.apps runs it

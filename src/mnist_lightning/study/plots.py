@@ -36,7 +36,7 @@ def _save(fig: Figure, ax: Axes, path: Path, xlabel: str, ylabel: str, title: st
 
 def _low(rows: list[dict[str, Any]]) -> float:
     valid = [row["test_acc_mean"] - (row["test_acc_std"] or 0) for row in rows if row["test_acc_mean"] is not None]
-    return max(0.0, min(valid) - 0.01) if valid else 0.0
+    return max(0.0, min(valid) - 0.005) if valid else 0.0
 
 
 def _lost_note(row: dict[str, Any]) -> str:
@@ -86,6 +86,7 @@ def plot_by_value(rows: list[dict[str, Any]], key: str, path: Path) -> Path:
     positive = [v for v in values if v > 0]
     if positive and len(positive) == len(values) and max(positive) / min(positive) > 10:
         ax.set_xscale("log")
+        ax.minorticks_off()  # the swept values label the axis; log minor labels would overlap them
     ax.set_xticks(values, [row[key] for row in rows])
     ax.set_ylim(low, 1.0)
     handles, labels = ax.get_legend_handles_labels()

@@ -15,11 +15,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.hydra_setup import in_multirun
+from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, save_resolved_config
 from mnist_lightning.io import write_json
 from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory, scalar_metrics
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.module import WEIGHT_LABELS
+from mnist_lightning.training.resume import check_resumable
 from mnist_lightning.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,33 @@ def summarize(
     return summary
 
 
+def describe_run(cfg: DictConfig, output_dir: Path, resume: Path | None) -> str:
+    """The one line a run starts with: where it writes, what it reads, which model, how long."""
+    widths = "-".join(str(w) for w in [cfg.model.in_features, *cfg.model.hidden, cfg.model.num_classes])
+    start = f", resuming from {resume}" if resume else ""
+    return (
+        f"Run folder {output_dir} | data {cfg.data.name} from {cfg.data.root} | model {widths} "
+        f"{cfg.model.activation} | {cfg.trainer.max_steps} steps of {cfg.data.batch_size}{start}"
+    )
+
+
+def log_final_hyperparameters(trainer: L.Trainer, cfg: DictConfig, record: dict[str, Any]) -> None:
+    """TensorBoard's HParams view: the run's main settings with its final accuracies."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    settings = {
+        "lr": cfg.lr, "seed": cfg.seed, "reg.rate": cfg.reg.rate, "ema.decay": str(cfg.ema.decay),
+        "model.hidden": str(list(cfg.model.hidden)), "model.activation": cfg.model.activation,
+        "optimizer": cfg.optimizer.name, "lr_schedule": cfg.lr_schedule.name, "batch_size": cfg.data.batch_size,
+        "max_steps": cfg.trainer.max_steps, "variant": str(cfg.get("variant_name")),
+    }
+    finals = {f"hparam/{k}": record[k] for k in ("val_acc", "best_val_acc", "test_acc") if record.get(k) is not None}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(settings, finals)
+            logger.finalize("success")
+
+
 def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
     validate_train_config(cfg)
@@ -87,15 +115,20 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     if cfg.get("torch_threads"):
         torch.set_num_threads(cfg.torch_threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    resume, start_step = None, 0
+    if cfg.get("ckpt_path"):
+        resume, checkpoint = check_resumable(cfg.ckpt_path, cfg)
+        start_step = checkpoint.get("global_step", 0)
     datamodule, module, trainer, history = build(cfg)
-    if cfg.get("init_from") and not cfg.get("ckpt_path"):
+    log.info(describe_run(cfg, output_dir, resume))
+    if cfg.get("init_from") and not resume:
         warm_start(module, cfg.init_from, cfg.get("init_map"), cfg.get("init_weights"))
-    if cfg.get("track_test") and not cfg.get("ckpt_path"):
+    if cfg.get("track_test") and not resume:
         # The tutorial also evaluated at step 0; the val/test correlation uses it.
         trainer.validate(module, datamodule=datamodule, verbose=False)
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     except SIGTERMException as exc:  # Lightning exits 0 on SIGTERM; say it was stopped (last.ckpt is saved)
         raise SystemExit(128 + signal.SIGTERM) from exc
     except TrainingDiverged as exc:
@@ -115,8 +148,10 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         tested = trainer.test(module, datamodule=datamodule, verbose=False)[0]
         record.update(scalar_metrics(tested, ("test/",)))
         record["test_acc"] = record.get(f"test_acc_{record['weights']}")
-    record["steps_per_s"] = round(trainer.global_step / wall_time, 1) if wall_time else None
+    steps_run = trainer.global_step - start_step  # after a resume: the steps this process ran
+    record["steps_per_s"] = round(steps_run / wall_time, 1) if wall_time and steps_run else None
     if trainer.is_global_zero:
+        log_final_hyperparameters(trainer, cfg, record)
         write_json(output_dir / "metrics.json", record)
         log.info(
             "After %d training step(s), test accuracy using %s is %s",
@@ -128,3 +163,15 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     return record
 
 
+EXIT_DIVERGED = 3
+
+
+def app(cfg: DictConfig) -> float:
+    """The train program: one run in Hydra's run folder. Returns what a sweeper (Optuna) maximises:
+    the final validation accuracy, never test; 0 for a diverged run."""
+    output_dir = hydra_output_dir()
+    save_resolved_config(cfg, output_dir)
+    record = train(cfg, output_dir)
+    if record["status"] == "diverged" and not in_multirun():
+        raise SystemExit(EXIT_DIVERGED)  # the run folder still holds metrics.json (status: diverged)
+    return record.get("val_acc") or 0.0

@@ -1,0 +1,43 @@
+"""Resuming a run: which checkpoint `ckpt_path` means, and whether it fits the model asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint
+
+MODEL_KEYS = ("in_features", "hidden", "num_classes", "activation")  # what decides the weights' shapes
+
+
+def resume_file(ckpt_path: str | Path) -> Path:
+    """A checkpoint file as given; for a run or checkpoints/ folder, its `last.ckpt`."""
+    path = Path(ckpt_path).expanduser()
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        if (folder / "last.ckpt").is_file():
+            return folder / "last.ckpt"
+        raise CheckpointError(f"ckpt_path={ckpt_path}: no last.ckpt in {folder} (give a checkpoint file to resume from)")
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={ckpt_path}: no such checkpoint file or run folder")
+    return path
+
+
+def check_resumable(ckpt_path: str | Path, cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
+    """(the file, its checkpoint) if it loads safely and holds the model `cfg` describes; else one clear error."""
+    path = resume_file(ckpt_path)
+    checkpoint = load_checkpoint(path)
+    trained = checkpoint["hyper_parameters"].get("net") or {}
+    asked = OmegaConf.to_container(cfg.model, resolve=True)
+    different = [k for k in MODEL_KEYS if k in trained and trained[k] != asked.get(k)]
+    if different:
+        was = " ".join(f"model.{k}={trained[k]}" for k in different)
+        now = " ".join(f"model.{k}={asked.get(k)}" for k in different)
+        raise ConfigError(
+            f"ckpt_path={path} was trained with {was}, but this run asks for {now}: resume with the "
+            f"checkpoint's settings, or start a new run (init_from={path} copies the weights that fit)"
+        )
+    return path, checkpoint
