@@ -51,7 +51,7 @@ def quiet_console() -> None:
     """No hardware banner, adverts or warnings that do not concern the run; log lines above the bar."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_DropNoise())
-    for name in ("onnxscript", "torch.onnx", "torch._dynamo", "torch.export"):
+    for name in ("onnx_ir", "onnxscript", "torch.onnx", "torch._dynamo", "torch.export"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # Hydra made the run folder (with .hydra/ and the log) just before: nothing of the logger's is deleted.
@@ -95,9 +95,11 @@ def config_keys(config_name: str) -> list[str]:
         cfg = OmegaConf.to_container(compose(config_name), resolve=False)
 
     def walk(node: Any, prefix: str) -> list[str]:
-        if not isinstance(node, dict):
-            return [prefix]
-        return [prefix] * bool(prefix) + [k for key, value in node.items() for k in walk(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")]
+        keys = [prefix] if prefix else []
+        if isinstance(node, dict):
+            for key, value in node.items():
+                keys += walk(value, f"{prefix}.{key}" if prefix else str(key))
+        return keys
 
     return walk(cfg, "")
 

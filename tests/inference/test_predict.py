@@ -2,8 +2,6 @@
 
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +12,7 @@ from PIL import Image
 from mnist_lightning.errors import DataError
 from mnist_lightning.inference.preprocess import NoDigit, mnist_input, mnist_style, shift_with_zero_fill, to_white_on_black
 from mnist_lightning.persistence.restore import load_mlp
-from tests.helpers import run_script, synthetic_digits
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A valid PNG header declaring width x height pixels, with a tiny (truncated) body: what an attacker sends."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+from tests.helpers import huge_png, run_script, synthetic_digits
 
 
 def test_black_on_white_colour_image_is_inverted_fitted_and_centred(tmp_path):

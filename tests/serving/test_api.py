@@ -10,8 +10,7 @@ from mnist_lightning.evaluation.metrics import evaluate_model
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.persistence.restore import load_mlp
 from mnist_lightning.serving.app import create_app
-from tests.helpers import mnist_test_digits, png_bytes
-from tests.inference.test_predict import huge_png
+from tests.helpers import huge_png, mnist_test_digits, png_bytes
 
 
 @pytest.fixture(scope="module")

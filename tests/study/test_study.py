@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 from scipy import stats as scipy_stats
 
-from mnist_lightning.study.report import write_report
 from mnist_lightning.study.stats import pearson, std, summary, welch_interval
 from tests.helpers import run_script, small_run_overrides, sweep_overrides
 
@@ -191,5 +190,5 @@ def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy
     assert sorted(m["seed"] for m in retrained) == [1, 2]
     mean_test = statistics.fmean(m["test_acc"] for m in retrained)
     text = (tmp_path / "results.md").read_text()
-    assert "## Optuna search" in text and f"re-trained after the search with 2 seeds (measured once" in text
+    assert "## Optuna search" in text and "re-trained after the search with 2 seeds (measured once" in text
     assert f"{mean_test:.4f}" in text
