@@ -84,3 +84,16 @@ def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> None:
     path = Path(output_dir) / ".hydra" / "resolved.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def parallel_jobs() -> int:
+    """How many jobs of this sweep run at once on this machine (joblib's n_jobs; 1 otherwise)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_multirun():
+        return 1
+    launcher = HydraConfig.get().launcher
+    if "Joblib" not in str(launcher.get("_target_", "")):
+        return 1
+    n_jobs = launcher.get("n_jobs") or 1
+    return (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs)

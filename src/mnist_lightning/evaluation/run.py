@@ -58,6 +58,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
 
     output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
     if cfg.watch:
+        # Beside a training run: one thread, so the watcher never spins on the cores training uses.
+        torch.set_num_threads(1)
         folder = Path(cfg.ckpt).expanduser()
         try:
             results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, save_resolved_config
+from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.io import write_json
 from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory, scalar_metrics
 from mnist_lightning.training.config_checks import validate_train_config
@@ -73,11 +74,18 @@ def summarize(
         "test_acc": None,
         **{k: v for k, v in last_val.items() if k.startswith("val_")},
         "wall_time_s": round(wall_time, 2),
+        "cpu_threads": torch.get_num_threads(),
         "seed": cfg.seed,
         "variant": cfg.get("variant_name"),
         "history": history.records,
     }
     return summary
+
+
+def cpu_threads_per_job() -> int:
+    """The machine's cores shared among the jobs running at once: OpenMP threads that wait for a core
+    another job holds spin and collapse both jobs (~0.2x each on 2 cores), so never more than that."""
+    return max(1, (os.cpu_count() or 1) // parallel_jobs())
 
 
 def describe_run(cfg: DictConfig, output_dir: Path, resume: Path | None) -> str:
@@ -112,8 +120,7 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     validate_train_config(cfg)
     refuse_relaunching_strategy_in_multirun(cfg)
     output_dir = Path(output_dir)
-    if cfg.get("torch_threads"):
-        torch.set_num_threads(cfg.torch_threads)
+    torch.set_num_threads(cfg.get("torch_threads") or cpu_threads_per_job())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume, start_step = None, 0
     if cfg.get("ckpt_path"):
