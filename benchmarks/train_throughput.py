@@ -24,11 +24,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from mnist_lightning.cli import CONFIG_DIR  # noqa: E402
+from mnist_lightning.hydra_setup import CONFIG_DIR  # noqa: E402
 from mnist_lightning.data import TensorBatcher  # noqa: E402
 from mnist_lightning.data.datamodule import MNISTDataModule  # noqa: E402
 from mnist_lightning.training import MNISTClassifier  # noqa: E402
-from mnist_lightning.training.ema import create_moving_average, tf_ema_decay, update_moving_average  # noqa: E402
+from mnist_lightning.training.ema import ExponentialMovingAverage  # noqa: E402
 from mnist_lightning.training.run import build  # noqa: E402
 from mnist_lightning.training.schedule import ExponentialDecay  # noqa: E402
 
@@ -38,7 +38,7 @@ def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device:
     torch.manual_seed(0)
     module = MNISTClassifier()  # same defaults as conf/: 784-500-10, lr 0.8, L2 1e-4, EMA 0.99
     net = module.net.to(device)
-    ema = create_moving_average(net)
+    ema = ExponentialMovingAverage(net, decay=0.99)
     weights, biases = net.weight_matrices(), [layer.bias for layer in net.linear_layers()]
     optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, ExponentialDecay(0.99, 550))
@@ -54,7 +54,7 @@ def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            update_moving_average(ema, net, tf_ema_decay(0.99, step))
+            ema.update(net, step)
             step += 1
             if step == steps:
                 break

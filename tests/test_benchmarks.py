@@ -1,0 +1,30 @@
+"""The benchmark scripts still run (tiny settings; their figures are not asserted: they are timings)."""
+
+import subprocess
+import sys
+
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+
+
+def bench(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_train_throughput_runs():
+    result = bench("train_throughput.py", "--steps", "30", "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ratio Lightning/plain:" in result.stdout
+
+
+def test_eval_throughput_runs(trained_run, synthetic_root):
+    result = bench("eval_throughput.py", "--run", str(trained_run), "--data-root", str(synthetic_root), "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("agrees with PyTorch on 300/300") == 3
+
+
+def test_serve_load_runs(trained_run, synthetic_root):
+    result = bench("serve_load.py", "--ckpt", str(trained_run), "--data-root", str(synthetic_root),
+                   "--requests", "40", "--clients", "4", "--max-seconds", "60")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
