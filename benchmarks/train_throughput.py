@@ -1,23 +1,38 @@
-"""Training throughput: the project's Lightning loop vs a plain PyTorch loop doing the same math.
+"""Training throughput, three ways; runs alternate so machine noise hits every side.
 
-Both train the same MLP (same init, cross-entropy + TF L2, SGD, exponential LR decay, EMA
-update every step) on the same in-memory batches. Runs alternate (plain, Lightning, plain,
-...) in one process so machine noise hits both; the ratio of medians is the figure.
+1. In one process: the project's Lightning loop vs a plain PyTorch loop doing the same math (same
+   init, cross-entropy + TF L2, SGD, exponential LR decay, EMA update every step, same batches):
 
     python benchmarks/train_throughput.py [--steps 3000] [--repeats 3] [--data-root ../shared/datasets/mnist]
+
+2. `--vs-tf1`: whole processes, `python src/train.py` against the original TF1 program
+   (../shared/reference/tf1_tutorial.py, run with --tf1-python, a venv with tensorflow-cpu):
+   wall time, CPU seconds, peak RSS, steps/s of the training loop and test accuracy. Skipped with a
+   message when that Python has no TensorFlow.
+
+    python benchmarks/train_throughput.py --vs-tf1 --steps 30000 --repeats 3 --data-root ../shared/datasets/mnist --tf1-python ~/tf1-venv/bin/python
+
+3. `--two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
+
+    python benchmarks/train_throughput.py --two-at-once --steps 3000 --data-root ../shared/datasets/mnist
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+TF1_PROGRAM = ROOT.parent / "shared" / "reference" / "tf1_tutorial.py"
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
@@ -96,14 +111,109 @@ def lightning_loop(datamodule: MNISTDataModule, steps: int, accelerator: str, ou
     return timer.steps_per_s
 
 
+def timed_process(command: list[str]) -> dict[str, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command[:3])} ... failed ({process.returncode}):\n{output[-2000:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024, "output": output}
+
+
+def ours(steps: int, seed: int, data_root: str, out: Path) -> dict[str, float]:
+    result = timed_process([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={data_root}", f"seed={seed}",
+                            f"trainer.max_steps={steps}", f"hydra.run.dir={out}"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {**result, "loop_steps_per_s": metrics["steps_per_s"], "test_acc": metrics["test_acc"]}
+
+
+def tf1(python: str, steps: int, seed: int, data_root: str) -> dict[str, float]:
+    result = timed_process([python, str(TF1_PROGRAM), "--seed", str(seed), "--steps", str(steps), "--data_dir", data_root])
+    summary = json.loads(next(line for line in result["output"].splitlines() if line.startswith("SUMMARY_JSON "))[13:])
+    return {**result, "loop_steps_per_s": summary["steps_per_s_train"], "test_acc": summary["test_ema"]}
+
+
+def has_tensorflow(python: str) -> bool:
+    probe = subprocess.run([python, "-c", "import tensorflow"], capture_output=True, timeout=300)
+    return probe.returncode == 0
+
+
+def compare_with_tf1(args: argparse.Namespace) -> None:
+    """Whole-process runs of both programs, alternating; medians and the ratio of wall times."""
+    if not TF1_PROGRAM.is_file() or not Path(args.tf1_python).expanduser().is_file() or not has_tensorflow(args.tf1_python):
+        print(f"TF1 comparison skipped: needs {TF1_PROGRAM} and a Python with tensorflow-cpu at --tf1-python "
+              f"({args.tf1_python}); see ../shared/reference/README.md")
+        return
+    runs: dict[str, list[dict[str, float]]] = {"TF1 program": [], "train.py": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            runs["TF1 program"].append(tf1(str(Path(args.tf1_python).expanduser()), args.steps, 1, args.data_root))
+            runs["train.py"].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}"))
+    print(f"{args.steps} steps, seed 1, {args.repeats} alternating runs each (medians):")
+    print(f"{'':14s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS MiB':>13s} {'loop steps/s':>13s} {'test acc':>9s}")
+    medians = {}
+    for name, results in runs.items():
+        medians[name] = {k: statistics.median(r[k] for r in results) for k in ("wall_s", "cpu_s", "rss_mib", "loop_steps_per_s", "test_acc")}
+        m = medians[name]
+        walls = ", ".join(f"{r['wall_s']:.1f}" for r in results)
+        print(f"{name:14s} {m['wall_s']:8.1f} {m['cpu_s']:8.1f} {m['rss_mib']:13.0f} {m['loop_steps_per_s']:13.0f} "
+              f"{m['test_acc']:9.4f}   (walls: {walls})")
+    ratio = medians["TF1 program"]["wall_s"] / medians["train.py"]["wall_s"]
+    print(f"train.py is {ratio:.2f}x the TF1 program's speed (whole process; > 1 is faster)")
+
+
+def two_at_once(args: argparse.Namespace) -> None:
+    """Steps/s of one default run alone, then of two started together (twice, alternating)."""
+    def launch(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={args.data_root}",
+                                 f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def speed(out: Path) -> float:
+        return json.loads((out / "metrics.json").read_text())["steps_per_s"]
+
+    solo, pairs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            process = launch(Path(tmp) / f"solo{i}")
+            process.wait()
+            solo.append(speed(Path(tmp) / f"solo{i}"))
+            both = [launch(Path(tmp) / f"pair{i}_{k}") for k in range(2)]
+            for process in both:
+                process.wait()
+            pairs.append([speed(Path(tmp) / f"pair{i}_{k}") for k in range(2)])
+    alone = statistics.median(solo)
+    each = statistics.median(s for pair in pairs for s in pair)
+    print(f"{args.steps} steps, threads per run: {os.cpu_count()} cores / 1 job")
+    print(f"alone           : {alone:7.1f} steps/s  (runs: {', '.join(f'{s:.0f}' for s in solo)})")
+    described = "; ".join(" and ".join(f"{s:.0f}" for s in pair) for pair in pairs)
+    print(f"each of two     : {each:7.1f} steps/s  (pairs: {described})")
+    print(f"each of two / alone: {each / alone:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-root", default=None, help="MNIST IDX folder; random data of MNIST's shape if omitted")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--vs-tf1", action="store_true", help="whole processes: train.py vs the TF1 program")
+    parser.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu")
+    parser.add_argument("--two-at-once", action="store_true", help="two train.py runs started together vs one alone")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if (args.vs_tf1 or args.two_at_once) and not args.data_root:
+        parser.error("--vs-tf1 and --two-at-once need --data-root (the real MNIST)")
+    if args.vs_tf1:
+        compare_with_tf1(args)
+        return
+    if args.two_at_once:
+        two_at_once(args)
+        return
 
     datamodule = MNISTDataModule(root=args.data_root, download=False)
     if args.data_root:

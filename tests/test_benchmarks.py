@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
 from mnist_lightning.hydra_setup import PROJECT_ROOT
+from tests.helpers import REAL_MNIST
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -28,3 +31,17 @@ def test_serve_load_runs(trained_run, synthetic_root):
                    "--requests", "40", "--clients", "4", "--max-seconds", "60")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
+
+
+def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
+    result = bench("train_throughput.py", "--vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
+    assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
+
+
+@pytest.mark.e2e
+def test_two_at_once_runs():
+    if not REAL_MNIST.is_dir():
+        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
+    result = bench("train_throughput.py", "--two-at-once", "--steps", "20", "--repeats", "1", "--data-root", str(REAL_MNIST))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "each of two / alone:" in result.stdout
