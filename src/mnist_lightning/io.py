@@ -16,6 +16,3 @@ def write_json(path: str | Path, record: Any) -> Path:
     tmp.replace(path)
     return path
 
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())

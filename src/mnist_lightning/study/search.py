@@ -43,26 +43,25 @@ def trials(runs: list[Run], keys: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def search_overrides(sweep: Path) -> list[str]:
+def search_overrides(sweep: Path, runs: list[Run]) -> list[str]:
     """The search's constant command-line overrides (data.root, trainer.max_steps, ...), from a trial's
     own overrides without the searched parameters, the search group and the seed."""
-    runs = find_runs(sweep)
     config = sweep_config(sweep, runs)
     searched = {str(k) for k in OmegaConf.select(config, "hydra.sweeper.params") or {}} | {"hparams_search", "seed"}
     task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
     return [o for o in task if o.split("=", 1)[0].lstrip("+~") not in searched and not o.startswith("report.")]
 
 
-def best_command(sweep: Path) -> list[str]:
+def best_command(sweep: Path, runs: list[Run]) -> list[str]:
     """Overrides that train the best configuration found: the search's constants + the best parameters."""
     best = OmegaConf.to_container(OmegaConf.load(Path(sweep) / RESULTS))["best_params"]
-    return [*search_overrides(sweep), *(f"{key}={value}" for key, value in best.items())]
+    return [*search_overrides(sweep, runs), *(f"{key}={value}" for key, value in best.items())]
 
 
 def retrain_best(sweep: Path, seeds: int) -> Path:
     """Train the best configuration with seeds 1..`seeds` into `<sweep>/best_retrained` (its own multirun)."""
     target = Path(sweep) / RETRAINED
-    command = [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), "-m", *best_command(sweep),
+    command = [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), "-m", *best_command(sweep, find_runs(sweep)),
                f"seed={','.join(str(s) for s in range(1, seeds + 1))}", f"hydra.sweep.dir={target}"]
     log.info("Re-training the best configuration with %d seeds: %s", seeds, " ".join(command[2:]))
     subprocess.run(command, check=False)
@@ -78,7 +77,7 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
         writer.writerows(rows)
     plot_optimization_history(rows, sweep / "optimization_history.png")
     results = OmegaConf.to_container(OmegaConf.load(sweep / RESULTS))
-    overrides = " ".join(best_command(sweep))
+    overrides = " ".join(best_command(sweep, runs))
     (sweep / "best_overrides.txt").write_text(overrides + "\n")
     lines = [
         "## Optuna search",
