@@ -9,6 +9,8 @@ import torch
 from mnist_lightning.persistence.checkpoints import load_checkpoint
 from mnist_lightning.persistence.restore import load_mlp
 from mnist_lightning.training import MNISTClassifier
+from mnist_lightning.training.run import train
+from tests.helpers import compose_train, small_run_overrides
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "checkpoint_main_d6b109b.ckpt"
 EXPECTED = json.loads(FIXTURE.with_suffix(".json").read_text())
@@ -28,3 +30,14 @@ def test_old_checkpoint_rebuilds_the_module_with_its_moving_average():
     assert module.ema is not None and int(module.ema.n_averaged) == 41
     with torch.no_grad():
         assert torch.allclose(module(INPUTS), torch.tensor(EXPECTED["ema"]), atol=1e-6)
+
+
+def test_old_checkpoint_resumes_at_its_step(synthetic_root, tmp_path):
+    """It counted steps in Lightning's automatic-optimization progress; the module now steps manually."""
+    out = tmp_path / "resumed"
+    overrides = small_run_overrides(synthetic_root, out, steps=60) + ["model.hidden=[16]", f"ckpt_path={FIXTURE}"]
+    record = train(compose_train(overrides), out)
+    assert record["step"] == 60 and [h["step"] for h in record["history"]] == [60]
+    assert record["steps_per_s"] * record["train_loop_s"] == pytest.approx(20, rel=0.02)  # this process's steps
+    resumed = load_checkpoint(out / "checkpoints" / "last.ckpt")
+    assert resumed["global_step"] == 60 and int(MNISTClassifier.from_checkpoint(resumed).ema.n_averaged) == 61

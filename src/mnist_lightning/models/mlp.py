@@ -38,6 +38,7 @@ class MLP(nn.Sequential):
             if i < len(widths) - 1 and activation != "none":
                 layers[f"act{i}"] = ACTIVATIONS[activation]()
         super().__init__(layers)
+        self.activation = activation  # read by the fused training step (models/fused_mlp.py)
         self.reset_parameters(init_std, bias_init)
 
     def reset_parameters(self, init_std: float = 0.1, bias_init: float = 0.1) -> None:

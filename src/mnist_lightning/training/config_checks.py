@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning.errors import invalid_value
 from mnist_lightning.models import ACTIVATIONS
+from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
 from mnist_lightning.training.optimizers import OPTIMIZERS
 from mnist_lightning.training.schedule import SCHEDULES
 
@@ -36,6 +37,7 @@ def validate_train_config(cfg: DictConfig) -> None:
         ("ema.decay", lambda v: v is None or (_is_number(v) and 0 < v < 1), "null (off) or a number in (0, 1)"),
         ("optimizer.name", lambda v: v in OPTIMIZERS, f"one of {sorted(OPTIMIZERS)}"),
         ("lr_schedule.name", lambda v: v in SCHEDULES, f"one of {sorted(SCHEDULES)}"),
+        ("precision.name", lambda v: v in COMPUTE_DTYPES, f"one of {sorted(COMPUTE_DTYPES)} (precision=fp32|bf16)"),
         ("model.activation", lambda v: v in ACTIVATIONS, f"one of {sorted(ACTIVATIONS)}"),
         ("model.hidden", lambda v: v is not None and all(_is_int(h) and h > 0 for h in v), "a list of positive integers"),
         ("model.init_std", lambda v: _is_number(v) and v > 0, "a number > 0"),
