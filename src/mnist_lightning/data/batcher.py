@@ -64,7 +64,7 @@ class TensorBatcher:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self.sampler.indices()
+        order = self.sampler.indices().to(self.images.device)  # once an epoch: gathers stay on the device
         gather = self.sampler.shuffle or self.sampler.world_size > 1
         start, self._skip = self._skip, 0
         for i in range(start, len(self)):
