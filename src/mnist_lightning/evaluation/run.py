@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,10 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
 
     output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
     if cfg.watch:
-        # Beside a training run: one thread, so the watcher never spins on the cores training uses.
+        # Beside a training run: one thread, so the watcher never spins on the cores training uses,
+        # at low priority, so the scheduler gives training the cores first (the watcher just lags).
         torch.set_num_threads(1)
+        lower_priority()
         folder = Path(cfg.ckpt).expanduser()
         try:
             results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout)
@@ -73,6 +76,14 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     write_json(output, result)
     log.info("Result written to %s", output)
     return [result]
+
+
+def lower_priority(increment: int = 10) -> None:
+    """Nice the watching evaluator (where the OS allows): training keeps its cores, the watcher takes the rest."""
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError):
+        pass
 
 
 def app(cfg: DictConfig) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,3 +108,36 @@ class ValidationHistory(L.Callback):
         if trainer.sanity_checking:
             return
         self.records.append({"step": trainer.global_step, **scalar_metrics(trainer.callback_metrics, ("val/", "tracked_test/"))})
+
+
+class TrainingClock(L.Callback):
+    """Seconds spent training, without the validations (and the checkpoints saved after them).
+
+    The clock stops when a validation starts and restarts at the next training batch, so
+    `steps / seconds` is the training loop's speed, comparable with TF1's `steps_per_s_train`.
+    On CUDA it synchronizes at those boundaries only (never per step).
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._since: float | None = None
+
+    def _stop(self, pl_module: L.LightningModule) -> None:
+        if self._since is not None:
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize(pl_module.device)
+            self.seconds += time.perf_counter() - self._since
+            self._since = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._since = time.perf_counter()
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop(pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop(pl_module)

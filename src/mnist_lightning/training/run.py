@@ -18,10 +18,11 @@ from omegaconf import DictConfig
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.io import write_json
-from mnist_lightning.training.callbacks import TrainingDiverged, ValidationHistory, scalar_metrics
+from mnist_lightning.training.callbacks import TrainingClock, TrainingDiverged, ValidationHistory, scalar_metrics
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.module import WEIGHT_LABELS
 from mnist_lightning.training.resume import check_resumable
+from mnist_lightning.training.threads import CpuThreadGovernor
 from mnist_lightning.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,36 @@ def refuse_relaunching_strategy_in_multirun(cfg: DictConfig) -> None:
         )
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
-    """DataModule, LightningModule and Trainer from the config (plain-type hparams via `_convert_`)."""
+def build(
+    cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None
+) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
+    """DataModule, LightningModule and Trainer from the config (plain-type hparams via `_convert_`).
+
+    The trainer always has a `ValidationHistory` (returned) and a `TrainingClock` (`training_clock`).
+    """
     datamodule = instantiate(cfg.data, _convert_="all")
     module = instantiate(cfg.module, _convert_="all")
     history = ValidationHistory()
     trainer = instantiate(
         cfg.trainer,
-        callbacks=[*instantiate_all(cfg.get("callbacks")), history],
+        callbacks=[*instantiate_all(cfg.get("callbacks")), history, TrainingClock(), *(extra_callbacks or [])],
         logger=instantiate_all(cfg.get("logger")) or False,
     )
     return datamodule, module, trainer, history
+
+
+def training_clock(trainer: L.Trainer) -> TrainingClock:
+    return next(c for c in trainer.callbacks if isinstance(c, TrainingClock))
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (interpreter start-up and imports included); Linux only."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return round(uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def summarize(
@@ -75,6 +95,7 @@ def summarize(
         **{k: v for k, v in last_val.items() if k.startswith("val_")},
         "wall_time_s": round(wall_time, 2),
         "cpu_threads": torch.get_num_threads(),
+        "thread_switches": sum(c.switches for c in trainer.callbacks if isinstance(c, CpuThreadGovernor)),
         "seed": cfg.seed,
         "variant": cfg.get("variant_name"),
         "history": history.records,
@@ -120,13 +141,17 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     validate_train_config(cfg)
     refuse_relaunching_strategy_in_multirun(cfg)
     output_dir = Path(output_dir)
-    torch.set_num_threads(cfg.get("torch_threads") or cpu_threads_per_job())
+    threads = cfg.get("torch_threads") or cpu_threads_per_job()
+    torch.set_num_threads(threads)
+    # Thread policy (README, "Sharing the machine"): unless torch_threads is set, drop to one thread
+    # while another process needs a core, and take the cores back when it is gone.
+    governor = CpuThreadGovernor(threads) if cfg.get("torch_threads") is None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume, start_step = None, 0
     if cfg.get("ckpt_path"):
         resume, checkpoint = check_resumable(cfg.ckpt_path, cfg)
         start_step = checkpoint.get("global_step", 0)
-    datamodule, module, trainer, history = build(cfg)
+    datamodule, module, trainer, history = build(cfg, [governor] if governor else None)
     log.info(describe_run(cfg, output_dir, resume))
     if cfg.get("init_from") and not resume:
         warm_start(module, cfg.init_from, cfg.get("init_map"), cfg.get("init_weights"))
@@ -156,9 +181,12 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         record.update(scalar_metrics(tested, ("test/",)))
         record["test_acc"] = record.get(f"test_acc_{record['weights']}")
     steps_run = trainer.global_step - start_step  # after a resume: the steps this process ran
-    record["steps_per_s"] = round(steps_run / wall_time, 1) if wall_time and steps_run else None
+    loop_seconds = training_clock(trainer).seconds  # training only: no validation, no checkpoint saves
+    record["steps_per_s"] = round(steps_run / loop_seconds, 1) if loop_seconds and steps_run else None
+    record["train_loop_s"] = round(loop_seconds, 2)
     if trainer.is_global_zero:
         log_final_hyperparameters(trainer, cfg, record)
+        record["process_s"] = process_age_s()  # the whole program so far: start-up, data, fit, test
         write_json(output_dir / "metrics.json", record)
         log.info(
             "After %d training step(s), test accuracy using %s is %s",

@@ -1,0 +1,105 @@
+"""CPU thread policy: all cores while the machine is ours, one thread while another process needs a core.
+
+PyTorch's OpenMP threads spin-wait for each other between operations. When another busy
+process holds one of the cores, every parallel region waits for a descheduled thread: two
+2-thread runs on 2 cores each fall to ~0.05-0.2x of their solo speed. One thread each keeps
+~0.65x each. The governor watches, every `every_n_steps` steps, how much CPU the *other*
+processes used (the machine's busy time from /proc/stat minus this process's own), and
+switches between all cores and one thread with hysteresis. Linux only; elsewhere it stays off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+log = logging.getLogger(__name__)
+
+PROC_STAT = Path("/proc/stat")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes spent busy since boot (every field of /proc/stat's `cpu` line but idle/iowait)."""
+    try:
+        fields = [int(v) for v in PROC_STAT.read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+class CpuThreadGovernor(L.Callback):
+    """Between `max_threads` and 1 CPU threads, by the other processes' CPU use (in cores).
+
+    Drops to one thread when the others used more than `busy_cores` over the last window;
+    returns to `max_threads` after `calm_windows` windows in a row under `calm_cores`.
+    """
+
+    def __init__(self, max_threads: int, every_n_steps: int = 100, min_window_s: float = 0.25,
+                 busy_cores: float = 0.4, calm_cores: float = 0.2, calm_windows: int = 2) -> None:
+        self.max_threads, self.every_n_steps, self.min_window_s = max_threads, every_n_steps, min_window_s
+        self.busy_cores, self.calm_cores, self.calm_windows = busy_cores, calm_cores, calm_windows
+        self.switches = 0
+        self._last: tuple[float, float, float] | None = None
+        self._calm = 0
+        self._said = False
+
+    @property
+    def active(self) -> bool:
+        return self.max_threads > 1 and machine_busy_seconds() is not None
+
+    def _sample(self) -> tuple[float, float, float]:
+        return time.perf_counter(), machine_busy_seconds() or 0.0, own_cpu_seconds()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.device.type == "cpu" and self.active:
+            self._last = self._sample()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._last is None or trainer.global_step % self.every_n_steps:
+            return
+        now = self._sample()
+        wall = now[0] - self._last[0]
+        if wall < self.min_window_s:
+            return
+        others = ((now[1] - self._last[1]) - (now[2] - self._last[2])) / wall
+        self._last = now
+        self.adjust(others, trainer.global_step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._last is not None:
+            torch.set_num_threads(self.max_threads)  # the final validation and test start from the configured count
+            self._last = None
+
+    def adjust(self, other_cores: float, step: int) -> None:
+        """Apply the policy to one window's reading of the other processes' CPU use."""
+        threads = torch.get_num_threads()
+        if threads > 1 and other_cores > self.busy_cores:
+            self._switch(1, step, other_cores)
+        elif threads == 1 and self.max_threads > 1:
+            self._calm = self._calm + 1 if other_cores < self.calm_cores else 0
+            if self._calm >= self.calm_windows:
+                self._switch(self.max_threads, step, other_cores)
+
+    def _switch(self, threads: int, step: int, other_cores: float) -> None:
+        torch.set_num_threads(threads)
+        self.switches += 1
+        self._calm = 0
+        level = logging.DEBUG if self._said else logging.INFO
+        self._said = True
+        if threads == 1:
+            log.log(level, "Step %d: other processes use %.1f CPU cores; training on 1 thread while they do "
+                    "(threads waiting for a shared core would stall both)", step, other_cores)
+        else:
+            log.log(level, "Step %d: the CPU is free again; training on %d threads", step, threads)
