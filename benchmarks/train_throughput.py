@@ -14,6 +14,11 @@
 
 3. `--two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
 
+4. `--gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
+   (module.cuda_graph=false) and precision=bf16; fit time (validation included) and loop steps/s.
+
+    python benchmarks/train_throughput.py --gpu --steps 30000 --repeats 1 --data-root ../shared/datasets/mnist
+
     python benchmarks/train_throughput.py --two-at-once --steps 3000 --data-root ../shared/datasets/mnist
 """
 
@@ -42,20 +47,22 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from mnist_lightning.hydra_setup import CONFIG_DIR  # noqa: E402
 from mnist_lightning.data import TensorBatcher  # noqa: E402
 from mnist_lightning.data.datamodule import MNISTDataModule  # noqa: E402
+from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES, fused_forward  # noqa: E402
 from mnist_lightning.training import MNISTClassifier  # noqa: E402
 from mnist_lightning.training.ema import ExponentialMovingAverage  # noqa: E402
 from mnist_lightning.training.run import build  # noqa: E402
 from mnist_lightning.training.schedule import ExponentialDecay  # noqa: E402
 
 
-def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str) -> float:
-    """Hand-written PyTorch: the tutorial's step with no framework around it. Returns steps/s."""
+def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32") -> float:
+    """Hand-written PyTorch: the module's step (fused MLP node, fused SGD, EMA) with no framework around it."""
     torch.manual_seed(0)
     module = MNISTClassifier()  # same defaults as conf/: 784-500-10, lr 0.8, L2 1e-4, EMA 0.99
     net = module.net.to(device)
     ema = ExponentialMovingAverage(net, decay=0.99)
+    dtype = COMPUTE_DTYPES[precision]
     weights, biases = net.weight_matrices(), [layer.bias for layer in net.linear_layers()]
-    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8)
+    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8, fused=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, ExponentialDecay(0.99, 550))
     batches = TensorBatcher(*train_set, batch_size=100, shuffle=True, drop_last=True)
     step, epoch = 0, 0
@@ -64,7 +71,7 @@ def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device:
         batches.sampler.set_epoch(epoch)
         for images, labels in batches:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss = F.cross_entropy(net(images), labels)  # + L2 via the optimizer's weight decay
+            loss = F.cross_entropy(fused_forward(net, images, dtype), labels)  # + L2 via the optimizer's weight decay
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -91,7 +98,7 @@ class StepTimer(L.Callback):
         self.steps_per_s = trainer.global_step / (time.perf_counter() - self.start)
 
 
-def lightning_loop(datamodule: MNISTDataModule, steps: int, accelerator: str, out: str) -> float:
+def lightning_loop(datamodule: MNISTDataModule, steps: int, accelerator: str, out: str, precision: str = "fp32") -> float:
     """The project's own training config (logger, progress bar, callbacks) minus validation."""
     overrides = [
         f"trainer.max_steps={steps}",
@@ -99,6 +106,7 @@ def lightning_loop(datamodule: MNISTDataModule, steps: int, accelerator: str, ou
         "+trainer.limit_val_batches=0",
         "~callbacks.model_checkpoint",
         f"hydra.run.dir={out}",
+        f"precision={precision}",
         "seed=0",
     ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -124,11 +132,12 @@ def timed_process(command: list[str]) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024, "output": output}
 
 
-def ours(steps: int, seed: int, data_root: str, out: Path) -> dict[str, float]:
+def ours(steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = ()) -> dict[str, float]:
     result = timed_process([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={data_root}", f"seed={seed}",
-                            f"trainer.max_steps={steps}", f"hydra.run.dir={out}"])
+                            f"trainer.max_steps={steps}", f"hydra.run.dir={out}", *overrides])
     metrics = json.loads((out / "metrics.json").read_text())
-    return {**result, "loop_steps_per_s": metrics["steps_per_s"], "test_acc": metrics["test_acc"]}
+    return {**result, "loop_steps_per_s": metrics["steps_per_s"], "test_acc": metrics["test_acc"],
+            "fit_s": metrics["wall_time_s"]}
 
 
 def tf1(python: str, steps: int, seed: int, data_root: str) -> dict[str, float]:
@@ -142,28 +151,52 @@ def has_tensorflow(python: str) -> bool:
     return probe.returncode == 0
 
 
+def print_table(runs: dict[str, list[dict[str, float]]], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Medians of each row's runs, with every run's wall time."""
+    labels = {"wall_s": "wall s", "cpu_s": "CPU s", "rss_mib": "peak RSS MiB", "loop_steps_per_s": "loop steps/s",
+              "test_acc": "test acc", "fit_s": "fit s"}
+    print(f"{'':24s} " + " ".join(f"{labels[k]:>13s}" for k in keys))
+    medians = {}
+    for name, results in runs.items():
+        medians[name] = {k: statistics.median(r[k] for r in results) for k in keys}
+        cells = " ".join(f"{medians[name][k]:13.4f}" if k == "test_acc" else f"{medians[name][k]:13.1f}" for k in keys)
+        walls = ", ".join(f"{r['wall_s']:.1f}" for r in results)
+        print(f"{name:24s} {cells}   (walls: {walls})")
+    return medians
+
+
 def compare_with_tf1(args: argparse.Namespace) -> None:
-    """Whole-process runs of both programs, alternating; medians and the ratio of wall times."""
+    """Whole-process runs of the TF1 program, train.py and train.py precision=bf16, alternating; medians and ratios."""
     if not TF1_PROGRAM.is_file() or not Path(args.tf1_python).expanduser().is_file() or not has_tensorflow(args.tf1_python):
         print(f"TF1 comparison skipped: needs {TF1_PROGRAM} and a Python with tensorflow-cpu at --tf1-python "
               f"({args.tf1_python}); see ../shared/reference/README.md")
         return
-    runs: dict[str, list[dict[str, float]]] = {"TF1 program": [], "train.py": []}
+    variants = {"train.py": (), "train.py precision=bf16": ("precision=bf16",)}
+    runs: dict[str, list[dict[str, float]]] = {"TF1 program": [], **{name: [] for name in variants}}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             runs["TF1 program"].append(tf1(str(Path(args.tf1_python).expanduser()), args.steps, 1, args.data_root))
-            runs["train.py"].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}"))
+            for k, (name, overrides) in enumerate(variants.items()):
+                runs[name].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}_{k}", overrides))
     print(f"{args.steps} steps, seed 1, {args.repeats} alternating runs each (medians):")
-    print(f"{'':14s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS MiB':>13s} {'loop steps/s':>13s} {'test acc':>9s}")
-    medians = {}
-    for name, results in runs.items():
-        medians[name] = {k: statistics.median(r[k] for r in results) for k in ("wall_s", "cpu_s", "rss_mib", "loop_steps_per_s", "test_acc")}
-        m = medians[name]
-        walls = ", ".join(f"{r['wall_s']:.1f}" for r in results)
-        print(f"{name:14s} {m['wall_s']:8.1f} {m['cpu_s']:8.1f} {m['rss_mib']:13.0f} {m['loop_steps_per_s']:13.0f} "
-              f"{m['test_acc']:9.4f}   (walls: {walls})")
-    ratio = medians["TF1 program"]["wall_s"] / medians["train.py"]["wall_s"]
-    print(f"train.py is {ratio:.2f}x the TF1 program's speed (whole process; > 1 is faster)")
+    medians = print_table(runs, ("wall_s", "cpu_s", "rss_mib", "loop_steps_per_s", "test_acc"))
+    tf = medians["TF1 program"]
+    for name in variants:
+        print(f"{name}: {tf['wall_s'] / medians[name]['wall_s']:.2f}x the TF1 program's whole-process speed, "
+              f"{medians[name]['loop_steps_per_s'] / tf['loop_steps_per_s']:.2f}x its training-loop steps/s (> 1 is faster)")
+
+
+def gpu_fit_time(args: argparse.Namespace) -> None:
+    """`trainer=gpu` whole processes: the CUDA-graph step, the eager step, and bf16; fit time includes validation."""
+    variants = {"gpu (CUDA graph)": ("trainer=gpu",), "gpu eager": ("trainer=gpu", "module.cuda_graph=false"),
+                "gpu precision=bf16": ("trainer=gpu", "precision=bf16")}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            for k, (name, overrides) in enumerate(variants.items()):
+                runs[name].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}_{k}", overrides))
+    print(f"{args.steps} steps, seed 1, {torch.cuda.get_device_name()}, {args.repeats} alternating runs each (medians):")
+    print_table(runs, ("fit_s", "wall_s", "loop_steps_per_s", "test_acc"))
 
 
 def two_at_once(args: argparse.Namespace) -> None:
@@ -201,13 +234,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-root", default=None, help="MNIST IDX folder; random data of MNIST's shape if omitted")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the training GEMMs' precision")
     parser.add_argument("--vs-tf1", action="store_true", help="whole processes: train.py vs the TF1 program")
     parser.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu")
+    parser.add_argument("--gpu", action="store_true", help="trainer=gpu whole processes: fit time, graph vs eager vs bf16")
     parser.add_argument("--two-at-once", action="store_true", help="two train.py runs started together vs one alone")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    if (args.vs_tf1 or args.two_at_once) and not args.data_root:
-        parser.error("--vs-tf1 and --two-at-once need --data-root (the real MNIST)")
+    if (args.vs_tf1 or args.two_at_once or args.gpu) and not args.data_root:
+        parser.error("--vs-tf1, --gpu and --two-at-once need --data-root (the real MNIST)")
+    if args.gpu:
+        gpu_fit_time(args)
+        return
     if args.vs_tf1:
         compare_with_tf1(args)
         return
@@ -228,10 +266,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         lightning_loop(datamodule, 200, accelerator, out)  # warm-up: imports, allocator, threads
         for _ in range(args.repeats):
-            plain.append(plain_loop(datamodule.train_set, args.steps, args.device))
-            lightning.append(lightning_loop(datamodule, args.steps, accelerator, out))
+            plain.append(plain_loop(datamodule.train_set, args.steps, args.device, args.precision))
+            lightning.append(lightning_loop(datamodule, args.steps, accelerator, out, args.precision))
     p, l = statistics.median(plain), statistics.median(lightning)
-    print(f"device={args.device} torch={torch.__version__} lightning={L.__version__} threads={torch.get_num_threads()}")
+    print(f"device={args.device} precision={args.precision} torch={torch.__version__} lightning={L.__version__} "
+          f"threads={torch.get_num_threads()}")
     print(f"plain PyTorch loop : {p:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"Lightning loop     : {l:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in lightning)})")
     print(f"ratio Lightning/plain: {l / p:.3f}")
