@@ -14,7 +14,11 @@
 
 3. `--two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
 
-4. `--gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
+4. `--beside-watcher`: a training run alone vs with `evaluate.py watch=true interval=10` beside it.
+
+    python benchmarks/train_throughput.py --beside-watcher --steps 12000 --repeats 2 --data-root ../shared/datasets/mnist
+
+5. `--gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
    (module.cuda_graph=false) and precision=bf16; fit time (validation included) and loop steps/s.
 
     python benchmarks/train_throughput.py --gpu --steps 30000 --repeats 1 --data-root ../shared/datasets/mnist
@@ -200,32 +204,68 @@ def gpu_fit_time(args: argparse.Namespace) -> None:
 
 
 def two_at_once(args: argparse.Namespace) -> None:
-    """Steps/s of one default run alone, then of two started together (twice, alternating)."""
-    def launch(out: Path) -> subprocess.Popen:
+    """Steps/s of one run alone, then of two started together: the default thread policy, and fixed
+    threads (torch_threads=<cores>: no policy, as before it existed). Runs alternate."""
+    cores = os.cpu_count() or 1
+    variants = {"default (thread policy)": (), f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",)}
+
+    def launch(out: Path, overrides: tuple[str, ...]) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={args.data_root}",
-                                 f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}",
+                                 *overrides], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def speed(out: Path) -> float:
         return json.loads((out / "metrics.json").read_text())["steps_per_s"]
 
-    solo, pairs = [], []
+    solo: dict[str, list[float]] = {name: [] for name in variants}
+    pairs: dict[str, list[list[float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            process = launch(Path(tmp) / f"solo{i}")
-            process.wait()
-            solo.append(speed(Path(tmp) / f"solo{i}"))
-            both = [launch(Path(tmp) / f"pair{i}_{k}") for k in range(2)]
-            for process in both:
-                process.wait()
-            pairs.append([speed(Path(tmp) / f"pair{i}_{k}") for k in range(2)])
-    alone = statistics.median(solo)
-    each = statistics.median(s for pair in pairs for s in pair)
-    print(f"{args.steps} steps, threads per run: {os.cpu_count()} cores / 1 job")
-    print(f"alone           : {alone:7.1f} steps/s  (runs: {', '.join(f'{s:.0f}' for s in solo)})")
-    described = "; ".join(" and ".join(f"{s:.0f}" for s in pair) for pair in pairs)
-    print(f"each of two     : {each:7.1f} steps/s  (pairs: {described})")
-    print(f"each of two / alone: {each / alone:.2f}")
+            for k, (name, overrides) in enumerate(variants.items()):
+                out = Path(tmp) / f"solo{i}_{k}"
+                launch(out, overrides).wait()
+                solo[name].append(speed(out))
+                both = [launch(Path(tmp) / f"pair{i}_{k}_{j}", overrides) for j in range(2)]
+                for process in both:
+                    process.wait()
+                pairs[name].append([speed(Path(tmp) / f"pair{i}_{k}_{j}") for j in range(2)])
+    print(f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json):")
+    for name in variants:
+        alone = statistics.median(solo[name])
+        each = statistics.median(s for pair in pairs[name] for s in pair)
+        described = "; ".join(" and ".join(f"{s:.0f}" for s in pair) for pair in pairs[name])
+        print(f"{name:28s} alone {alone:6.0f}  each of two {each:6.0f} (pairs: {described})  "
+              f"each/alone {each / alone:.2f}  both together {2 * each:6.0f}")
+
+
+def beside_watcher(args: argparse.Namespace) -> None:
+    """Training steps/s alone and with `evaluate.py watch=true interval=10` watching its checkpoints; alternating."""
+    alone, watched = [], []
+
+    def run(out: Path) -> float:
+        subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={args.data_root}",
+                        f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return json.loads((out / "metrics.json").read_text())["steps_per_s"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            alone.append(run(Path(tmp) / f"alone{i}"))
+            out = Path(tmp) / f"watched{i}"
+            (out / "checkpoints").mkdir(parents=True)
+            watcher = subprocess.Popen([sys.executable, str(ROOT / "src" / "evaluate.py"), f"ckpt={out / 'checkpoints'}",
+                                        "watch=true", "interval=10", f"hydra.run.dir={Path(tmp) / f'eval{i}'}"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                watched.append(run(out))
+            finally:
+                watcher.terminate()
+                watcher.wait()
+    a, w = statistics.median(alone), statistics.median(watched)
+    print(f"{args.steps} steps, {args.repeats} alternating runs (loop steps/s, medians):")
+    print(f"alone                       {a:6.0f}  (runs: {', '.join(f'{x:.0f}' for x in alone)})")
+    print(f"beside a watching evaluator {w:6.0f}  (runs: {', '.join(f'{x:.0f}' for x in watched)})")
+    print(f"slowdown: {100 * (1 - w / a):.1f}%")
 
 
 def main() -> None:
@@ -238,13 +278,17 @@ def main() -> None:
     parser.add_argument("--vs-tf1", action="store_true", help="whole processes: train.py vs the TF1 program")
     parser.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu")
     parser.add_argument("--gpu", action="store_true", help="trainer=gpu whole processes: fit time, graph vs eager vs bf16")
+    parser.add_argument("--beside-watcher", action="store_true", help="training alone vs beside evaluate.py watch=true interval=10")
     parser.add_argument("--two-at-once", action="store_true", help="two train.py runs started together vs one alone")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    if (args.vs_tf1 or args.two_at_once or args.gpu) and not args.data_root:
-        parser.error("--vs-tf1, --gpu and --two-at-once need --data-root (the real MNIST)")
+    if (args.vs_tf1 or args.two_at_once or args.gpu or args.beside_watcher) and not args.data_root:
+        parser.error("--vs-tf1, --gpu, --two-at-once and --beside-watcher need --data-root (the real MNIST)")
     if args.gpu:
         gpu_fit_time(args)
+        return
+    if args.beside_watcher:
+        beside_watcher(args)
         return
     if args.vs_tf1:
         compare_with_tf1(args)

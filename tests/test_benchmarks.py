@@ -14,10 +14,11 @@ def bench(script: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_train_throughput_runs():
-    result = bench("train_throughput.py", "--steps", "30", "--repeats", "1")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_throughput_runs(precision):
+    result = bench("train_throughput.py", "--steps", "30", "--repeats", "1", "--precision", precision)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ratio Lightning/plain:" in result.stdout
+    assert f"precision={precision}" in result.stdout and "ratio Lightning/plain:" in result.stdout
 
 
 def test_eval_throughput_runs(trained_run, synthetic_root):
@@ -44,4 +45,8 @@ def test_two_at_once_runs():
         pytest.skip(f"real MNIST not found at {REAL_MNIST}")
     result = bench("train_throughput.py", "--two-at-once", "--steps", "20", "--repeats", "1", "--data-root", str(REAL_MNIST))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "each of two / alone:" in result.stdout
+    assert "default (thread policy)" in result.stdout and "(no policy)" in result.stdout
+    assert result.stdout.count("each/alone") == 2
+    result = bench("train_throughput.py", "--beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", str(REAL_MNIST))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "beside a watching evaluator" in result.stdout and "slowdown:" in result.stdout

@@ -38,6 +38,7 @@ def test_old_checkpoint_resumes_at_its_step(synthetic_root, tmp_path):
     overrides = small_run_overrides(synthetic_root, out, steps=60) + ["model.hidden=[16]", f"ckpt_path={FIXTURE}"]
     record = train(compose_train(overrides), out)
     assert record["step"] == 60 and [h["step"] for h in record["history"]] == [60]
-    assert record["steps_per_s"] * record["train_loop_s"] == pytest.approx(20, rel=0.02)  # this process's steps
+    # steps/s counts the 20 steps this process ran (not 60); both figures are rounded in metrics.json
+    assert record["steps_per_s"] * record["train_loop_s"] == pytest.approx(20, rel=0.1)
     resumed = load_checkpoint(out / "checkpoints" / "last.ckpt")
     assert resumed["global_step"] == 60 and int(MNISTClassifier.from_checkpoint(resumed).ema.n_averaged) == 61

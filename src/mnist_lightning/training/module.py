@@ -62,6 +62,7 @@ class MNISTClassifier(L.LightningModule):
         self.automatic_optimization = False  # see training_step
         self.compute_dtype = torch.float32  # set for the device at fit start (see on_fit_start)
         self._graphed_loss: GraphedLoss | bool = False  # True: capture at the next step (see on_fit_start)
+        self._direct_backward = False
         self.net = MLP(**(net or {}))
         self.ema = ExponentialMovingAverage(self.net, ema_decay) if ema_decay is not None else None
         num_classes = self.net.linear_layers()[-1].out_features
@@ -110,12 +111,11 @@ class MNISTClassifier(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.compute_dtype = training_dtype(self.hparams.precision, self.device)
-        # One GPU, no precision plugin: forward+backward as a CUDA graph (DDP's gradient hooks and
-        # autocast need the eager backward).
-        self._graphed_loss = bool(
-            self.hparams.cuda_graph and self.device.type == "cuda"
-            and self.trainer.world_size == 1 and self.trainer.precision == "32-true"
-        )
+        # One device and no precision plugin: nothing for Lightning to do around backward (DDP's
+        # gradient sync and loss scaling need manual_backward), so call it directly (~0.2 ms a step
+        # of hook dispatch on 2 CPU cores) and, on a GPU, replay it as a CUDA graph.
+        self._direct_backward = self.trainer.world_size == 1 and self.trainer.precision == "32-true"
+        self._graphed_loss = bool(self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda")
 
     def _loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # One autograd node for the MLP (GEMMs in bf16 with precision=bf16); weights stay fp32.
@@ -129,7 +129,10 @@ class MNISTClassifier(L.LightningModule):
             return self._graphed_loss(images, labels)
         cross_entropy = self._loss(images, labels)
         self.optimizers().zero_grad(set_to_none=True)
-        self.manual_backward(cross_entropy)
+        if self._direct_backward:
+            cross_entropy.backward()
+        else:
+            self.manual_backward(cross_entropy)
         return cross_entropy
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
