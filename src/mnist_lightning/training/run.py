@@ -186,7 +186,8 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     record["train_loop_s"] = round(loop_seconds, 2)
     if trainer.is_global_zero:
         log_final_hyperparameters(trainer, cfg, record)
-        record["process_s"] = process_age_s()  # the whole program so far: start-up, data, fit, test
+        # The whole program so far (start-up, data, fit, test); a multirun's jobs share a process.
+        record["process_s"] = None if in_multirun() else process_age_s()
         write_json(output_dir / "metrics.json", record)
         log.info(
             "After %d training step(s), test accuracy using %s is %s",
