@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import torch
+import torch.nn.functional as F
 
+from mnist_lightning.models import MLP
+from mnist_lightning.models.fused_mlp import fused_forward
 from mnist_lightning.training.run import train
 from mnist_lightning.training.threads import CpuThreadGovernor, machine_busy_seconds, own_cpu_seconds
 from tests.helpers import compose_train, small_run_overrides
@@ -49,3 +52,21 @@ def test_a_training_run_beside_a_busy_process_drops_to_one_thread(synthetic_root
     cores = os.cpu_count() or 1
     assert record["cpu_threads"] == cores  # the configured count, restored for validation and test
     assert record["thread_switches"] >= (1 if cores > 1 else 0)  # one core: nothing to give up
+
+
+def test_switching_threads_keeps_a_run_repeatable():
+    """The policy may change the thread count mid-run: the step's results must not depend on it."""
+    before = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            net = MLP()
+            g = torch.Generator().manual_seed(1)
+            x, y = torch.rand(100, 784, generator=g), torch.randint(0, 10, (100,), generator=g)
+            F.cross_entropy(fused_forward(net, x), y).backward()
+            results[threads] = [p.grad for p in net.parameters()]
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(results[1], results[2]))

@@ -25,12 +25,14 @@ PROC_STAT = Path("/proc/stat")
 
 
 def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes spent busy since boot (every field of /proc/stat's `cpu` line but idle/iowait)."""
+    """CPU seconds this machine's processes spent running since boot: /proc/stat's user, nice, system,
+    irq and softirq (not idle, iowait, or steal: time a hypervisor gave to other machines)."""
     try:
         fields = [int(v) for v in PROC_STAT.read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    busy = user + nice + system + irq + softirq
     return busy / os.sysconf("SC_CLK_TCK")
 
 
