@@ -1,9 +1,9 @@
 """The MLP's training forward and backward as one autograd node: a few GEMMs, optionally in bf16.
 
-Autograd records ~10 nodes a step for the tutorial's MLP (addmm, relu, addmm, their
-transposes and accumulations) and computes the input's gradient, which nobody needs; on a
-2-core CPU that bookkeeping costs as much as the small layers' arithmetic. This node runs
-the same math with saved activations and no input gradient. In bf16 it casts the input and
+Autograd records a node per op of the tutorial's MLP (addmm, relu, addmm, transposes) and
+dispatches each from its engine; for a model this small that bookkeeping is a visible share of
+the step. This node runs the same math from saved activations, never computes a gradient for
+the input images, and uses autograd's own activation-backward kernels. In bf16 it casts the input and
 weights for the GEMMs only (fp32 accumulation inside oneDNN/cuBLAS), returns fp32 logits and
 fp32 gradients, so master weights, L2, the optimizer update and the EMA stay fp32.
 
