@@ -136,9 +136,19 @@ def timed_process(command: list[str]) -> dict[str, float]:
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024, "output": output}
 
 
+def train_command(data_root: str, steps: int, out: Path, *overrides: str) -> list[str]:
+    """`python src/train.py` on `data_root` for `steps` steps, writing into `out`."""
+    return [sys.executable, str(ROOT / "src" / "train.py"), f"data.root={data_root}", f"trainer.max_steps={steps}",
+            f"hydra.run.dir={out}", *overrides]
+
+
+def loop_speed(out: Path) -> float:
+    """A finished run's training-loop steps/s (metrics.json)."""
+    return json.loads((out / "metrics.json").read_text())["steps_per_s"]
+
+
 def ours(steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = ()) -> dict[str, float]:
-    result = timed_process([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={data_root}", f"seed={seed}",
-                            f"trainer.max_steps={steps}", f"hydra.run.dir={out}", *overrides])
+    result = timed_process(train_command(data_root, steps, out, f"seed={seed}", *overrides))
     metrics = json.loads((out / "metrics.json").read_text())
     return {**result, "loop_steps_per_s": metrics["steps_per_s"], "test_acc": metrics["test_acc"],
             "fit_s": metrics["wall_time_s"]}
@@ -210,12 +220,8 @@ def two_at_once(args: argparse.Namespace) -> None:
     variants = {"default (thread policy)": (), f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",)}
 
     def launch(out: Path, overrides: tuple[str, ...]) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={args.data_root}",
-                                 f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}",
-                                 *overrides], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def speed(out: Path) -> float:
-        return json.loads((out / "metrics.json").read_text())["steps_per_s"]
+        return subprocess.Popen(train_command(args.data_root, args.steps, out, "test=false", "logger=none", *overrides),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     solo: dict[str, list[float]] = {name: [] for name in variants}
     pairs: dict[str, list[list[float]]] = {name: [] for name in variants}
@@ -224,11 +230,11 @@ def two_at_once(args: argparse.Namespace) -> None:
             for k, (name, overrides) in enumerate(variants.items()):
                 out = Path(tmp) / f"solo{i}_{k}"
                 launch(out, overrides).wait()
-                solo[name].append(speed(out))
+                solo[name].append(loop_speed(out))
                 both = [launch(Path(tmp) / f"pair{i}_{k}_{j}", overrides) for j in range(2)]
                 for process in both:
                     process.wait()
-                pairs[name].append([speed(Path(tmp) / f"pair{i}_{k}_{j}") for j in range(2)])
+                pairs[name].append([loop_speed(Path(tmp) / f"pair{i}_{k}_{j}") for j in range(2)])
     print(f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json):")
     for name in variants:
         alone = statistics.median(solo[name])
@@ -243,10 +249,9 @@ def beside_watcher(args: argparse.Namespace) -> None:
     alone, watched = [], []
 
     def run(out: Path) -> float:
-        subprocess.run([sys.executable, str(ROOT / "src" / "train.py"), f"data.root={args.data_root}",
-                        f"trainer.max_steps={args.steps}", "test=false", "logger=none", f"hydra.run.dir={out}"],
+        subprocess.run(train_command(args.data_root, args.steps, out, "test=false", "logger=none"),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        return json.loads((out / "metrics.json").read_text())["steps_per_s"]
+        return loop_speed(out)
 
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):

@@ -42,7 +42,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.val_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self.test_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self._train_batcher: TensorBatcher | None = None
-        self._on_device: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
         # Download (if needed) once per node before setup() reads the files on every rank.
@@ -74,17 +74,16 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.batch_size={hp.batch_size} is larger than the training set ({len(train_idx)} images)"
             )
 
-    def _resident(self, tensors: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """On a GPU the whole split lives on the device (172 MB for MNIST's training images): a batch
-        is then an on-device gather, with no host-to-device copy or sync per step."""
+    def _resident(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split's tensors; on a GPU moved there once (172 MB for MNIST's training images), so a
+        batch is an on-device gather with no host-to-device copy or sync per step."""
+        tensors = getattr(self, f"{split}_set")
         trainer = self.trainer
-        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        if device.type != "cuda":
+        if trainer is None or trainer.strategy.root_device.type != "cuda":
             return tensors
-        key = (id(tensors[0]), device)
-        if self._on_device.get(key) is None:
-            self._on_device[key] = tuple(t.to(device) for t in tensors)
-        return self._on_device[key]
+        if split not in self._on_device:
+            self._on_device[split] = tuple(t.to(trainer.strategy.root_device) for t in tensors)
+        return self._on_device[split]
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -93,7 +92,7 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatcher:
         rank, world = self._rank_and_world()
         self._train_batcher = TensorBatcher(
-            *self._resident(self.train_set),
+            *self._resident("train"),
             batch_size=self.hparams.batch_size,
             shuffle=True,
             seed=self.hparams.shuffle_seed,
@@ -103,18 +102,18 @@ class MNISTDataModule(L.LightningDataModule):
         )
         return self._train_batcher
 
-    def _eval_batcher(self, tensors: tuple[torch.Tensor, torch.Tensor]) -> TensorBatcher:
+    def _eval_batcher(self, split: str) -> TensorBatcher:
         rank, world = self._rank_and_world()
-        return TensorBatcher(*self._resident(tensors), batch_size=self.hparams.eval_batch_size, rank=rank, world_size=world)
+        return TensorBatcher(*self._resident(split), batch_size=self.hparams.eval_batch_size, rank=rank, world_size=world)
 
     def val_dataloader(self) -> TensorBatcher | list[TensorBatcher]:
         # track_test: the test split rides along at every validation, for the val/test
         # correlation study only; it is logged apart and never drives checkpoints.
         if self.hparams.track_test:
-            return [self._eval_batcher(self.val_set), self._eval_batcher(self.test_set)]
-        return self._eval_batcher(self.val_set)
+            return [self._eval_batcher("val"), self._eval_batcher("test")]
+        return self._eval_batcher("val")
 
     def test_dataloader(self) -> TensorBatcher:
-        return self._eval_batcher(self.test_set)
+        return self._eval_batcher("test")
 
 

@@ -29,11 +29,6 @@ class ExponentialMovingAverage(AveragedModel):
         self.decay = decay
         self.n_averaged.fill_(1)  # the initial weights count as the first sample: no copy on update
         self.requires_grad_(False)
-        self._shadow: list[torch.Tensor] | None = None  # tensor lists for the per-step lerp, built once
-
-    def _apply(self, fn, recurse=True):  # .to()/.cuda() may replace tensors: rebuild the lists
-        self._shadow = None
-        return super()._apply(fn, recurse)
 
     def get_decay(self, step: int) -> float:
         return tf_ema_decay(self.decay, step)
@@ -44,10 +39,8 @@ class ExponentialMovingAverage(AveragedModel):
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """shadow <- d * shadow + (1 - d) * weights, d = get_decay(step), for parameters and buffers."""
-        if self._shadow is None:
-            self._shadow = self._pairs(model)[0]
-        current = [*model.parameters(), *model.buffers()]
-        torch._foreach_lerp_(self._shadow, current, 1.0 - self.get_decay(step))
+        shadow, current = self._pairs(model)
+        torch._foreach_lerp_(shadow, current, 1.0 - self.get_decay(step))
         self.n_averaged += 1
 
     @torch.no_grad()

@@ -61,8 +61,8 @@ class MNISTClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False  # see training_step
         self.compute_dtype = torch.float32  # set for the device at fit start (see on_fit_start)
-        self._graphed_loss: GraphedLoss | bool = False  # True: capture at the next step (see on_fit_start)
-        self._direct_backward = False
+        self._direct_backward = self._use_cuda_graph = False  # decided for the device at fit start
+        self._graphed_loss: GraphedLoss | None = None  # captured at the first step that uses it
         self.net = MLP(**(net or {}))
         self.ema = ExponentialMovingAverage(self.net, ema_decay) if ema_decay is not None else None
         num_classes = self.net.linear_layers()[-1].out_features
@@ -115,7 +115,8 @@ class MNISTClassifier(L.LightningModule):
         # gradient sync and loss scaling need manual_backward), so call it directly (~0.2 ms a step
         # of hook dispatch on 2 CPU cores) and, on a GPU, replay it as a CUDA graph.
         self._direct_backward = self.trainer.world_size == 1 and self.trainer.precision == "32-true"
-        self._graphed_loss = bool(self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda")
+        self._use_cuda_graph = self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda"
+        self._graphed_loss = None
 
     def _loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # One autograd node for the MLP (GEMMs in bf16 with precision=bf16); weights stay fp32.
@@ -123,9 +124,9 @@ class MNISTClassifier(L.LightningModule):
 
     def _loss_and_gradients(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the batch, with its gradients left in the parameters' `.grad`."""
-        if self._graphed_loss is True:
-            self._graphed_loss = GraphedLoss(self._loss, list(self.net.parameters()), images, labels)
-        if self._graphed_loss:
+        if self._use_cuda_graph:
+            if self._graphed_loss is None:
+                self._graphed_loss = GraphedLoss(self._loss, list(self.net.parameters()), images, labels)
             return self._graphed_loss(images, labels)
         cross_entropy = self._loss(images, labels)
         self.optimizers().zero_grad(set_to_none=True)
