@@ -13,8 +13,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = str(PROJECT_ROOT / "conf")
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parents[1]  # the checkout, when running from one (src/mnist_lightning/..)
+IN_CHECKOUT = (PROJECT_ROOT / "conf").is_dir() and (PROJECT_ROOT / "src" / "mnist_lightning").is_dir()
+# A wheel carries the configs inside the package (setup.py copies conf/ there).
+CONFIG_DIR = str(PROJECT_ROOT / "conf" if IN_CHECKOUT else PACKAGE_DIR / "conf")
 SWEPT_KEYS_ENV = "MNIST_LIGHTNING_SWEPT_KEYS"
 SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle(", "sort(")
 
@@ -22,15 +25,16 @@ SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle("
 def setup_hydra(argv: list[str] | None = None) -> None:
     """Prepare this process (and the job processes launchers start) for the configs in conf/.
 
-    - `MNIST_LIGHTNING_ROOT`: conf/ puts outputs/ and data/ under the project root, wherever
-      the command is run from;
-    - `PYTHONPATH` gains src/, so launcher processes (submitit, DDP re-launches) import this package;
+    - `MNIST_LIGHTNING_ROOT`: conf/ puts outputs/ and data/ under the checkout, wherever the
+      command is run from; an installed package puts them under the current folder;
+    - in a checkout, `PYTHONPATH` gains src/, so launcher processes (submitit, DDP re-launches)
+      import this package;
     - the swept keys of the command line (`argv`), which name a multirun's job folders;
     - the `job_dirname` resolver used by `hydra.sweep.subdir`.
     """
-    os.environ.setdefault("MNIST_LIGHTNING_ROOT", str(PROJECT_ROOT))
+    os.environ.setdefault("MNIST_LIGHTNING_ROOT", str(PROJECT_ROOT if IN_CHECKOUT else Path.cwd()))
     src = str(PROJECT_ROOT / "src")
-    if src not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    if IN_CHECKOUT and src not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
     if argv is not None:
         os.environ[SWEPT_KEYS_ENV] = ",".join(sorted(swept_keys(argv)))

@@ -15,7 +15,6 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.study.aggregate import aggregate
 from mnist_lightning.study.plots import plot_optimization_history
 from mnist_lightning.study.runs import Run, find_runs, sweep_config
@@ -23,6 +22,8 @@ from mnist_lightning.study.runs import Run, find_runs, sweep_config
 log = logging.getLogger(__name__)
 RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
 RETRAINED = "best_retrained"
+# The train program, in a checkout and in an installed package alike (no path to src/train.py needed).
+TRAIN_PROGRAM = "from mnist_lightning.apps import train; train()"
 
 
 def is_search(sweep: Path) -> bool:
@@ -61,10 +62,12 @@ def best_command(sweep: Path, runs: list[Run]) -> list[str]:
 def retrain_best(sweep: Path, seeds: int) -> Path:
     """Train the best configuration with seeds 1..`seeds` into `<sweep>/best_retrained` (its own multirun)."""
     target = Path(sweep) / RETRAINED
-    command = [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), "-m", *best_command(sweep, find_runs(sweep)),
+    command = [sys.executable, "-c", TRAIN_PROGRAM, "-m", *best_command(sweep, find_runs(sweep)),
                f"seed={','.join(str(s) for s in range(1, seeds + 1))}", f"hydra.sweep.dir={target}"]
-    log.info("Re-training the best configuration with %d seeds: %s", seeds, " ".join(command[2:]))
-    subprocess.run(command, check=False)
+    log.info("Re-training the best configuration with %d seeds: train.py %s", seeds, " ".join(command[3:]))
+    finished = subprocess.run(command, check=False)
+    if finished.returncode:  # the report still shows the seeds that completed
+        log.error("Re-training the best configuration failed (exit %d); see %s", finished.returncode, target)
     return target
 
 
