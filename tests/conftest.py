@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist
+from mnist_lightning.numerics import request_thread_count_invariant_gemms
+
+request_thread_count_invariant_gemms()  # as the programs do, before any test computes with torch
+
+from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist  # noqa: E402
 
 
 @pytest.fixture(scope="session")

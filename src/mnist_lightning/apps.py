@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from mnist_lightning.cli import quiet_console, run_hydra_app, run_reporting_errors
 from mnist_lightning.errors import UserError
 from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
+from mnist_lightning.numerics import request_thread_count_invariant_gemms
 
 PROGRAMS = {  # config name -> the function that runs it, as module:function
     "train": "mnist_lightning.training.run:app",
@@ -29,6 +30,7 @@ PROGRAMS = {  # config name -> the function that runs it, as module:function
 def launch(config_name: str) -> None:
     """Compose conf/<config_name>.yaml with the command line and run the program on it."""
     module_name, function_name = PROGRAMS[config_name].split(":")
+    request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
     setup_hydra(sys.argv[1:])
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)

@@ -118,17 +118,20 @@ class MNISTClassifier(L.LightningModule):
         self._use_cuda_graph = self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda"
         self._graphed_loss = None
 
-    def _loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # One autograd node for the MLP (GEMMs in bf16 with precision=bf16); weights stay fp32.
+    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The batch's cross-entropy as training computes it (L2 is the optimizer's weight decay).
+
+        One autograd node for the MLP (GEMMs in bf16 with precision=bf16); weights stay fp32.
+        """
         return F.cross_entropy(fused_forward(self.net, images, self.compute_dtype), labels)
 
     def _loss_and_gradients(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the batch, with its gradients left in the parameters' `.grad`."""
         if self._use_cuda_graph:
             if self._graphed_loss is None:
-                self._graphed_loss = GraphedLoss(self._loss, list(self.net.parameters()), images, labels)
+                self._graphed_loss = GraphedLoss(self.training_loss, list(self.net.parameters()), images, labels)
             return self._graphed_loss(images, labels)
-        cross_entropy = self._loss(images, labels)
+        cross_entropy = self.training_loss(images, labels)
         self.optimizers().zero_grad(set_to_none=True)
         if self._direct_backward:
             cross_entropy.backward()

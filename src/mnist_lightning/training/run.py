@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.io import write_json
+from mnist_lightning.machine import describe_machine
+from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
 from mnist_lightning.training.callbacks import TrainingClock, TrainingDiverged, ValidationHistory, scalar_metrics
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.module import WEIGHT_LABELS
@@ -26,6 +28,7 @@ from mnist_lightning.training.threads import CpuThreadGovernor
 from mnist_lightning.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
+DTYPE_NAMES = {dtype: name for name, dtype in COMPUTE_DTYPES.items()}
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -94,13 +97,27 @@ def summarize(
         "test_acc": None,
         **{k: v for k, v in last_val.items() if k.startswith("val_")},
         "wall_time_s": round(wall_time, 2),
-        "cpu_threads": torch.get_num_threads(),
-        "thread_switches": sum(c.switches for c in trainer.callbacks if isinstance(c, CpuThreadGovernor)),
+        **what_ran(trainer, module),
         "seed": cfg.seed,
         "variant": cfg.get("variant_name"),
         "history": history.records,
     }
     return summary
+
+
+def what_ran(trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
+    """The dtype the training GEMMs really used (fp32 where bf16 fell back), the CPU threads, the machine."""
+    governor = next((c for c in trainer.callbacks if isinstance(c, CpuThreadGovernor)), None)
+    threads = torch.get_num_threads()
+    return {
+        "compute_dtype": DTYPE_NAMES[module.compute_dtype],
+        "cpu_threads": threads,
+        "threads_used": sorted(governor.thread_counts) if governor else [threads],
+        "thread_switches": governor.switches if governor else 0,
+        "thread_policy": governor.policy if governor else "fixed: torch_threads is set",
+        "mkl_cbwr": os.environ.get("MKL_CBWR"),
+        "machine": describe_machine(module.device),
+    }
 
 
 def cpu_threads_per_job() -> int:

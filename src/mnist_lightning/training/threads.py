@@ -1,11 +1,15 @@
 """CPU thread policy: all cores while the machine is ours, one thread while another process needs a core.
 
-PyTorch's OpenMP threads spin-wait for each other between operations. When another busy
-process holds one of the cores, every parallel region waits for a descheduled thread: two
-2-thread runs on 2 cores each fall to ~0.05-0.2x of their solo speed. One thread each keeps
-~0.65x each. The governor watches, every `every_n_steps` steps, how much CPU the *other*
-processes used (the machine's busy time from /proc/stat minus this process's own), and
-switches between all cores and one thread with hysteresis. Linux only; elsewhere it stays off.
+When another busy process holds one of the cores, every parallel region waits for a descheduled
+thread. The governor watches, every `every_n_steps` steps, how much CPU the *other* processes
+used (the machine's busy time from /proc/stat minus this process's own), and switches between
+all cores and one thread with hysteresis. Linux only; elsewhere it stays off.
+
+A run's result must not depend on what else the machine was doing, so the governor acts only
+where the run's own training step gives the same bits on 1 and on all threads, checked on the
+CPU at hand at the first step (a GEMM library may split a product differently by thread count).
+Elsewhere the count stays fixed and one line says why; threads that wait passively for each
+other (`runtime_env.py`) keep the machine shareable then.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -41,6 +46,30 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def same_bits_on(thread_counts: Sequence[int], compute: Callable[[], Sequence[torch.Tensor]]) -> bool:
+    """Whether `compute()` returns bitwise-equal tensors with each of `thread_counts` CPU threads."""
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            results.append([t.detach().clone() for t in compute()])
+    finally:
+        torch.set_num_threads(before)
+    return all(len(r) == len(results[0]) and all(torch.equal(a, b) for a, b in zip(r, results[0])) for r in results[1:])
+
+
+def step_gradients(pl_module: L.LightningModule, batch: Any) -> Callable[[], list[torch.Tensor]]:
+    """The run's training loss and its gradients for one batch, leaving the parameters' `.grad` alone."""
+    params = [p for p in pl_module.parameters() if p.requires_grad]
+
+    def compute() -> list[torch.Tensor]:
+        loss = pl_module.training_loss(*batch)
+        return [loss, *torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)]
+
+    return compute
+
+
 class CpuThreadGovernor(L.Callback):
     """Between `max_threads` and 1 CPU threads, by the other processes' CPU use (in cores).
 
@@ -53,7 +82,10 @@ class CpuThreadGovernor(L.Callback):
         self.max_threads, self.every_n_steps, self.min_window_s = max_threads, every_n_steps, min_window_s
         self.busy_cores, self.calm_cores, self.calm_windows = busy_cores, calm_cores, calm_windows
         self.switches = 0
+        self.thread_counts = {max_threads}  # every count the training loop ran with
+        self.fixed_reason: str | None = None  # why the count stayed fixed, if it did
         self._last: tuple[float, float, float] | None = None
+        self._checked = False
         self._calm = 0
         self._said = False
 
@@ -64,9 +96,29 @@ class CpuThreadGovernor(L.Callback):
     def _sample(self) -> tuple[float, float, float]:
         return time.perf_counter(), machine_busy_seconds() or 0.0, own_cpu_seconds()
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if pl_module.device.type == "cpu" and self.active:
-            self._last = self._sample()
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        if pl_module.device.type != "cpu":
+            self.fixed_reason = f"training runs on {pl_module.device.type}"
+        elif self.max_threads == 1:
+            self.fixed_reason = "this run has one thread"
+        elif not self.active:
+            self.fixed_reason = "the machine's load cannot be read here (no /proc/stat)"
+        if self.fixed_reason:
+            return
+        if not same_bits_on((1, self.max_threads), step_gradients(pl_module, batch)):
+            self.fixed_reason = (f"one training step on 1 and {self.max_threads} threads gives different bits on this CPU, "
+                                 "so the count cannot follow the machine's load without changing the result")
+            log.info("Training on a fixed %d threads: %s", self.max_threads, self.fixed_reason)
+            return
+        self._last = self._sample()
+
+    @property
+    def policy(self) -> str:
+        """What the run's record says of its thread count."""
+        return f"fixed: {self.fixed_reason}" if self.fixed_reason else "follows the machine's load"
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._last is None or trainer.global_step % self.every_n_steps:
@@ -96,6 +148,7 @@ class CpuThreadGovernor(L.Callback):
 
     def _switch(self, threads: int, step: int, other_cores: float) -> None:
         torch.set_num_threads(threads)
+        self.thread_counts.add(threads)
         self.switches += 1
         self._calm = 0
         level = logging.DEBUG if self._said else logging.INFO
