@@ -43,6 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 TF1_PROGRAM = ROOT.parent / "shared" / "reference" / "tf1_tutorial.py"
 
+from mnist_lightning.numerics import request_thread_count_invariant_gemms  # noqa: E402
+
+request_thread_count_invariant_gemms()  # the plain loop computes like the programs do
+
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

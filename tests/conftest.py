@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 
 request_thread_count_invariant_gemms()  # as the programs do, before any test computes with torch
+# The suite runs two workers (pytest -n 2, pyproject.toml) on machines of 2 cores: OpenMP threads that
+# spin while waiting would stall each other (~0.2x). Waiting passively changes timings, never results.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist  # noqa: E402
 

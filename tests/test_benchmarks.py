@@ -39,14 +39,22 @@ def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
     assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
 
 
-@pytest.mark.e2e
-def test_two_at_once_runs():
+def real_mnist() -> str:
     if not REAL_MNIST.is_dir():
         pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    result = bench("train_throughput.py", "--two-at-once", "--steps", "20", "--repeats", "1", "--data-root", str(REAL_MNIST))
+    return str(REAL_MNIST)
+
+
+@pytest.mark.e2e
+def test_two_at_once_runs():
+    result = bench("train_throughput.py", "--two-at-once", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "default (thread policy)" in result.stdout and "(no policy)" in result.stdout
     assert result.stdout.count("each/alone") == 2
-    result = bench("train_throughput.py", "--beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", str(REAL_MNIST))
+
+
+@pytest.mark.e2e
+def test_beside_watcher_runs():
+    result = bench("train_throughput.py", "--beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "beside a watching evaluator" in result.stdout and "slowdown:" in result.stdout
