@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 from scipy import stats as scipy_stats
 
+from mnist_lightning.study.aggregate import aggregate, mixed_machines_note
+from mnist_lightning.study.runs import Run
 from mnist_lightning.study.stats import pearson, std, summary, welch_interval
 from tests.helpers import run_script, small_run_overrides, sweep_overrides
 
@@ -105,6 +107,30 @@ def test_rows_are_configurations_and_seeds_are_aggregated(lr_sweep):
     assert float(rows[0]["test_acc_mean"]) == pytest.approx(statistics.fmean(tests))
     assert float(rows[0]["test_acc_std"]) == pytest.approx(statistics.stdev(tests))
     assert rows[0]["n_seeds"] == "2" and rows[0]["completed"] == "2"
+
+
+def test_rows_say_what_ran_and_the_report_says_when_jobs_ran_on_one_machine(lr_sweep):
+    row = read_csv(lr_sweep / "results.csv")[0]
+    [metrics] = job_metrics(lr_sweep, lr="0.1")[:1]
+    assert row["compute_dtype"] == metrics["compute_dtype"] == "fp32"
+    assert row["cpu"].startswith(metrics["machine"]["cpu"])
+    assert f"Every job ran in fp32 on {row['cpu']}." in (lr_sweep / "results.md").read_text()
+
+
+def test_a_report_whose_jobs_ran_on_different_machines_or_dtypes_says_so(tmp_path):
+    def run(seed, dtype, cpu, isa):
+        metrics = {"status": "completed", "test_acc": 0.98, "wall_time_s": 1.0, "compute_dtype": dtype,
+                   "machine": {"cpu": cpu, "cpu_isa": isa}}
+        return Run(tmp_path / str(seed), "completed", seed, {}, metrics, None)
+
+    same = [run(1, "fp32", "AMD EPYC", ["AVX2"]), run(2, "fp32", "AMD EPYC", ["AVX2"])]
+    assert mixed_machines_note(same) is None
+    mixed = same + [run(3, "bf16", "Intel Xeon", ["AVX2", "AMX"])]
+    note = mixed_machines_note(mixed)
+    assert note.startswith("These jobs ran in 2 compute dtypes (bf16, fp32) and on 2 kinds of machine "
+                           "(AMD EPYC (AVX2); Intel Xeon (AVX2, AMX))")
+    [row], _ = aggregate(mixed, [])
+    assert row["compute_dtype"] == "bf16/fp32" and row["cpu"] == "AMD EPYC (AVX2) / Intel Xeon (AVX2, AMX)"
 
 
 def test_a_diverged_configuration_is_marked_not_averaged(lr_sweep):

@@ -13,7 +13,7 @@ Configuration = tuple[tuple[str, str], ...]  # ((key, value), ...) in the sweep'
 FIGURE_COLUMNS = [
     "label", "n_seeds", "completed", "diverged", "failed", "test_acc_mean", "test_acc_std", "test_acc_min",
     "test_acc_max", "val_acc_mean", "best_val_acc_mean", "diff_vs_reference", "diff_ci_low", "diff_ci_high",
-    "significant", "steps", "wall_time_s_mean", "weights", "notes",
+    "significant", "steps", "wall_time_s_mean", "weights", "compute_dtype", "cpu", "notes",
 ]
 
 
@@ -34,6 +34,29 @@ def group_by_configuration(runs: list[Run], keys: list[str]) -> dict[Configurati
     for run in runs:
         groups[configuration_of(run, keys)].append(run)
     return dict(groups)
+
+
+def what_ran(run: Run) -> tuple[str, str]:
+    """(compute dtype, CPU with its ISA) from the run's record; "unrecorded" for runs older than the record."""
+    machine = run.metrics.get("machine") or {}
+    cpu = machine.get("cpu")
+    if cpu and machine.get("cpu_isa"):
+        cpu += f" ({', '.join(machine['cpu_isa'])})"
+    if machine.get("accelerator"):
+        cpu = f"{machine['accelerator']} / {cpu}"
+    return run.metrics.get("compute_dtype") or "unrecorded", cpu or "unrecorded"
+
+
+def mixed_machines_note(runs: list[Run]) -> str | None:
+    """One sentence when the jobs did not all run in one dtype on one kind of machine."""
+    dtypes = sorted({what_ran(r)[0] for r in runs if r.metrics})
+    cpus = sorted({what_ran(r)[1] for r in runs if r.metrics})
+    parts = [f"{len(dtypes)} compute dtypes ({', '.join(dtypes)})"] if len(dtypes) > 1 else []
+    parts += [f"{len(cpus)} kinds of machine ({'; '.join(cpus)})"] if len(cpus) > 1 else []
+    if not parts:
+        return None
+    return (f"These jobs ran in {' and on '.join(parts)}: differences between rows may come from "
+            "where they ran, not only from the swept values.")
 
 
 def status_label(row: dict[str, Any]) -> str:
@@ -74,6 +97,8 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
         "steps": max((r.metrics.get("step", 0) for r in done), default=None),
         "wall_time_s_mean": mean([r.metrics["wall_time_s"] for r in done]) if done else None,
         "weights": "/".join(sorted({r.weights for r in done})) or None,
+        "compute_dtype": "/".join(sorted({what_ran(r)[0] for r in done})) or None,
+        "cpu": " / ".join(sorted({what_ran(r)[1] for r in done})) or None,
         "notes": "; ".join(notes),
         "_tests": tests,
     }

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, status_label
+from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, mixed_machines_note, status_label
 from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
 from mnist_lightning.study.runs import Run, configuration_keys, find_runs
 from mnist_lightning.study.search import is_search, write_search_report
@@ -110,6 +110,9 @@ def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, A
     correlation = correlations(runs, keys)
     (sweep / "correlation.json").write_text(json.dumps(_nan_to_none(correlation), indent=2) + "\n")
     text = markdown_table(rows, keys, ref)
+    ran = sorted({(row["compute_dtype"], row["cpu"]) for row in rows if row["compute_dtype"]})
+    mixed = mixed_machines_note(runs)
+    text += f"\n{mixed}\n" if mixed else f"\nEvery job ran in {ran[0][0]} on {ran[0][1]}.\n" if ran else ""
     if correlation["with_step0"]["n_checkpoints"]:  # runs made with track_test=true
         plot_val_vs_test(runs, keys, correlation, sweep / "val_vs_test.png")
         text += (
