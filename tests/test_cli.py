@@ -91,6 +91,12 @@ def test_an_unknown_key_exits_2_naming_it(program, tmp_path):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_an_unquoted_job_folder_gets_told_how_to_quote_it(tmp_path):
+    result = run_script("evaluate.py", f"ckpt={tmp_path}/0_seed=1")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "mismatched input '='" in result.stderr and "needs quotes, e.g. 'ckpt=\"outputs/" in result.stderr
+
+
 def test_a_typo_gets_the_nearest_valid_key(tmp_path):
     result = run_script("train.py", "trainer.max_step=200", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "Did you mean trainer.max_steps?" in result.stderr

@@ -109,6 +109,11 @@ def explain_config_error(exc: BaseException, config_name: str | None) -> str:
     unknown key, the nearest valid one."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     cause = str(exc.__cause__).splitlines()[0].strip() if exc.__cause__ and str(exc.__cause__).strip() else ""
+    from hydra.errors import OverrideParseException
+
+    if isinstance(exc, OverrideParseException):  # job folders are named like 0_seed=1: a common case
+        return (f"{lines[0]}. A value holding '=', ',', spaces or brackets needs quotes, e.g. "
+                "'ckpt=\"outputs/multirun/<date>/<time>/0_seed=1\"'")
     unknown = re.search(r"Could not override '([^']+)'", str(exc))
     if not unknown:
         if "Config search path:" in lines:  # an unknown group option: keep the options, drop Hydra's search path
