@@ -45,3 +45,8 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")
     assert exported.returncode == 0, exported.stderr[-3000:]
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long end-to-end tests first, so that two workers do not end with one of them still busy."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)

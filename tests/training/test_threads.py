@@ -75,8 +75,8 @@ def test_a_run_beside_a_busy_process_ends_with_the_same_bits_as_alone(synthetic_
     """Same seed and config on the same machine: bitwise-equal weights, idle or busy. The thread count
     follows the load only where this CPU computes the step identically on 1 and all threads."""
     def run(out):
-        overrides = small_run_overrides(synthetic_root, out, steps=1500) + [
-            "trainer.val_check_interval=500", "test=false", "logger=none"]
+        overrides = small_run_overrides(synthetic_root, out, steps=600) + [
+            "trainer.val_check_interval=300", "test=false", "logger=none"]
         return train(compose_train(overrides), out), load_checkpoint(out / "checkpoints" / "last.ckpt")["state_dict"]
 
     alone, alone_weights = run(tmp_path / "alone")
