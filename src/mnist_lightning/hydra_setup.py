@@ -13,6 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_lightning.io import write_text
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parents[1]  # the checkout, when running from one (src/mnist_lightning/..)
 IN_CHECKOUT = (PROJECT_ROOT / "conf").is_dir() and (PROJECT_ROOT / "src" / "mnist_lightning").is_dir()
@@ -87,7 +89,7 @@ def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> None:
     """Hydra saves the config with its ${...} unresolved; this copy holds the values the run used."""
     path = Path(output_dir) / ".hydra" / "resolved.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def parallel_jobs() -> int:

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_va
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input
+from mnist_lightning.io import write_text
 
 log = logging.getLogger(__name__)
 FORMATS = ("text", "json", "csv")
@@ -78,7 +78,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     text = render(records, cfg.format)
     if cfg.output:
         try:
-            Path(cfg.output).write_text(text + "\n")
+            write_text(cfg.output, text + "\n")
         except OSError as exc:
             raise UserError(f"cannot write output={cfg.output}: {exc.strerror or exc}") from exc
         log.info("Predictions written to %s", cfg.output)

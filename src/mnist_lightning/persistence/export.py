@@ -6,7 +6,6 @@ are the modern equivalents. The EMA weights are baked in by default and the batc
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mnist_lightning.io import write_json
 from mnist_lightning.models import MLP
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -87,5 +87,5 @@ def describe_structure(net: MLP, checkpoint: dict[str, Any], weights: str, metri
 
 
 def write_structure(net: MLP, checkpoint: dict[str, Any], weights: str, metrics: dict[str, Any] | None, path: Path) -> Path:
-    path.write_text(json.dumps(describe_structure(net, checkpoint, weights, metrics), indent=2) + "\n")
+    write_json(path, describe_structure(net, checkpoint, weights, metrics))
     return path

@@ -3,13 +3,12 @@ correlation.json, and for Optuna searches the trials table and the best configur
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
+from mnist_lightning.io import write_csv, write_json, write_text
 from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, mixed_machines_note, status_label
 from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
 from mnist_lightning.study.runs import Run, configuration_keys, find_runs
@@ -103,12 +102,9 @@ def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, A
         raise FileNotFoundError(f"no job folders (with .hydra/config.yaml) under {sweep}")
     keys = configuration_keys(sweep, runs)
     rows, ref = aggregate(runs, keys, reference)
-    with open(sweep / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*keys, *FIGURE_COLUMNS], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(sweep / "results.csv", [*keys, *FIGURE_COLUMNS], rows)
     correlation = correlations(runs, keys)
-    (sweep / "correlation.json").write_text(json.dumps(_nan_to_none(correlation), indent=2) + "\n")
+    write_json(sweep / "correlation.json", _nan_to_none(correlation))
     text = markdown_table(rows, keys, ref)
     ran = sorted({(row["compute_dtype"], row["cpu"]) for row in rows if row["compute_dtype"]})
     mixed = mixed_machines_note(runs)
@@ -123,7 +119,7 @@ def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, A
     text += "\nFigures:\n" + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys))
     if is_search(sweep):
         text += "\n" + write_search_report(sweep, runs, keys)
-    (sweep / "results.md").write_text(text)
+    write_text(sweep / "results.md", text)
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:
         log.warning("Job %s failed: %s", run.folder.name, run.error)

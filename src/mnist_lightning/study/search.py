@@ -6,7 +6,6 @@ The search itself maximises validation accuracy only; test accuracy never steers
 
 from __future__ import annotations
 
-import csv
 import logging
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.io import write_csv, write_text
 from mnist_lightning.study.aggregate import aggregate
 from mnist_lightning.study.plots import plot_optimization_history
 from mnist_lightning.study.runs import Run, find_runs, sweep_config
@@ -74,14 +74,11 @@ def retrain_best(sweep: Path, seeds: int) -> Path:
 def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
     """trials.csv, optimization_history.png, best_overrides.txt; returns the Markdown summary."""
     rows = trials(runs, keys)
-    with open(sweep / "trials.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["trial", *keys, "value", "status"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(sweep / "trials.csv", ["trial", *keys, "value", "status"], rows)
     plot_optimization_history(rows, sweep / "optimization_history.png")
     results = OmegaConf.to_container(OmegaConf.load(sweep / RESULTS))
     overrides = " ".join(best_command(sweep, runs))
-    (sweep / "best_overrides.txt").write_text(overrides + "\n")
+    write_text(sweep / "best_overrides.txt", overrides + "\n")
     lines = [
         "## Optuna search",
         "",
