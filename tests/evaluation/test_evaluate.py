@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +61,7 @@ def test_watch_retries_a_half_written_checkpoint_and_never_reports_it(trained_ru
     assert [r["step"] for r in results] == [20, 40] and calls == ["step000020.ckpt", "step000040.ckpt"]
 
 
-def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run, tmp_path):
+def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run, tmp_path, caplog):
     folder = tmp_path / "checkpoints"
     shutil.copytree(trained_run / "checkpoints", folder)
 
@@ -70,8 +71,37 @@ def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run
             raise CheckpointError(f"checkpoint {path} does not exist (was it pruned?)")
         return {"checkpoint": str(path), "step": int(path.stem[4:]), "split": "val", "weights": "ema", "accuracy": 1.0}
 
-    results = watch_checkpoints(folder, evaluate_path, interval=0, timeout=0, sleep=lambda s: None)
-    assert [r["step"] for r in results] == [40, 60]
+    saved = []
+    results = watch_checkpoints(folder, evaluate_path, interval=0, timeout=0, sleep=lambda s: None,
+                                on_result=lambda so_far: saved.append([r["step"] for r in so_far]))
+    assert [r["step"] for r in results] == [40, 60] and saved == [[40], [40, 60]]  # saved after each evaluation
+    assert sum("Skipped step000020.ckpt: deleted before it could be evaluated" in m for m in caplog.messages) == 1
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path, stop):
+    output = tmp_path / "watch.json"
+    watcher = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={trained_run / 'checkpoints'}", "watch=true",
+         "interval=60", f"output={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and watcher.poll() is None:  # the three checkpoints, then it waits 60 s
+        if output.exists() and len(json.loads(output.read_text())["results"]) == 3:
+            break
+        time.sleep(0.1)
+    watcher.send_signal(stop)
+    watcher.communicate(timeout=60)
+    assert watcher.returncode == (0 if stop == signal.SIGINT else -signal.SIGTERM)
+    assert [r["step"] for r in json.loads(output.read_text())["results"]] == [20, 40, 60]
+
+
+def test_watching_a_checkpoint_file_is_refused_in_one_line(trained_run, tmp_path):
+    result = run_script("evaluate.py", f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", "watch=true",
+                        f"hydra.run.dir={tmp_path}", timeout=60)
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
+    assert result.returncode == 2 and len(errors) == 1 and "watch=true follows a folder" in errors[0]
 
 
 def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_root, tmp_path):

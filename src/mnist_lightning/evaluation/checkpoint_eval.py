@@ -46,13 +46,14 @@ def watch_checkpoints(
     max_evals: int | None = None,
     timeout: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_result: Callable[[list[dict[str, Any]]], None] = lambda results: None,
 ) -> list[dict[str, Any]]:
-    """Evaluate each new checkpoint in `folder` once, as training writes them.
+    """Evaluate each new checkpoint in `folder` once, as training writes them; `on_result` gets
+    the results so far after each one (the evaluator saves them then, so nothing done is lost).
 
-    A checkpoint that cannot be read yet (half-written) or vanishes (pruned by the
-    checkpoint callback's keep-5 rule) is skipped for this round and retried on the next;
-    nothing is reported for it until it loads. Steps already evaluated are never repeated,
-    whatever file name they reappear under.
+    A checkpoint that cannot be read yet (half-written) is retried on the next round. One that
+    is deleted before it could be evaluated (training keeps only the newest few) is reported as
+    skipped, once. Steps already evaluated are never repeated, whatever file name they reappear under.
     """
     done_files: set[Path] = set()
     done_steps: set[int] = set()
@@ -66,13 +67,19 @@ def watch_checkpoints(
             try:
                 result = evaluate(path)
             except CheckpointError as exc:
-                log.warning("Not evaluated yet, will retry: %s", exc)
+                if path.exists():
+                    log.warning("Not evaluated yet (still being written?), will retry: %s", exc)
+                else:
+                    log.warning("Skipped %s: deleted before it could be evaluated (training keeps only the newest "
+                                "checkpoints; a shorter interval evaluates them sooner)", path.name)
+                    done_files.add(path)
                 continue
             done_files.add(path)
             if result["step"] in done_steps:
                 continue
             done_steps.add(result["step"])
             results.append(result)
+            on_result(results)
             log.info(describe(result))
             if max_evals is not None and len(results) >= max_evals:
                 return results

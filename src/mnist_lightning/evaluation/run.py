@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -64,12 +65,20 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
         torch.set_num_threads(1)
         lower_priority()
         folder = Path(cfg.ckpt).expanduser()
+        if folder.is_file():
+            raise ConfigError(f"watch=true follows a folder as training writes into it, but ckpt={cfg.ckpt} is a file: "
+                              "give its checkpoints/ folder (or evaluate the file without watch=true)")
+
+        def save(results: list[dict[str, Any]]) -> None:  # after every evaluation: Ctrl-C, a kill or a crash lose nothing
+            write_json(output, {"results": results})
+
+        save([])
         try:
-            results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout)
+            results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout, on_result=save)
         except KeyboardInterrupt:
-            log.info("Stopped watching (Ctrl-C).")
-            results = []
-        write_json(output, {"results": results})
+            log.info("Stopped watching (Ctrl-C); the evaluations so far are in %s", output)
+            return json.loads(output.read_text())["results"]
+        log.info("Results written to %s", output)
         return results
     result = evaluate_path(resolve_checkpoint(cfg.ckpt))
     log.info(describe(result))
