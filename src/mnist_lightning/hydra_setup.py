@@ -21,7 +21,6 @@ IN_CHECKOUT = (PROJECT_ROOT / "conf").is_dir() and (PROJECT_ROOT / "src" / "mnis
 # A wheel carries the configs inside the package (setup.py copies conf/ there).
 CONFIG_DIR = str(PROJECT_ROOT / "conf" if IN_CHECKOUT else PACKAGE_DIR / "conf")
 SWEPT_KEYS_ENV = "MNIST_LIGHTNING_SWEPT_KEYS"
-SWEEP_FUNCTIONS = ("range(", "choice(", "interval(", "glob(", "tag(", "shuffle(", "sort(")
 
 
 def setup_hydra(argv: list[str] | None = None) -> None:
@@ -48,12 +47,23 @@ def register_resolvers() -> None:
 
 
 def swept_keys(argv: list[str]) -> set[str]:
-    """Keys given several values on a command line (`lr=0.1,0.8`, `seed=range(3)`)."""
+    """Keys given several values on a command line (`lr=0.1,0.8`, `seed=range(3)`, `choice(...)`), as
+    Hydra's own override parser reads them: a list (`model.hidden=[500,100]`) or a quoted comma is one value.
+    Arguments that do not parse are left to Hydra, which reports them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
     keys = set()
     for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and not arg.startswith("-") and ("," in value.strip("[]{}") or value.startswith(SWEEP_FUNCTIONS)):
-            keys.add(key.lstrip("+~"))
+        if arg.startswith("-"):
+            continue
+        try:
+            override = parser.parse_override(arg)
+        except HydraException:
+            continue
+        if override.is_sweep_override():
+            keys.add(override.key_or_group)
     return keys
 
 
