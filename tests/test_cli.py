@@ -1,6 +1,7 @@
 """The command lines users type, run as subprocesses."""
 
 import json
+import os
 
 import pytest
 from omegaconf import OmegaConf
@@ -89,6 +90,33 @@ def test_an_unknown_key_exits_2_naming_it(program, tmp_path):
     assert result.returncode == 2
     assert "error: unknown key colour: Key 'colour' is not in struct" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("script", "missing"), [("evaluate.py", "ckpt"), ("export.py", "ckpt"), ("predict.py", "ckpt"),
+                                                 ("serve.py", "ckpt"), ("export.py ckpt=null", "ckpt"),
+                                                 ("predict.py ckpt=x.onnx", "inputs")])
+def test_a_program_without_its_required_keys_says_so_in_one_line(script, missing, tmp_path):
+    name, *args = script.split()
+    result = run_script(name, *args, f"hydra.run.dir={tmp_path}", timeout=120)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(lines) == 1 and f"error: {missing} is required: " in lines[0], lines
+
+
+def test_the_cli_s_own_settings_do_not_reach_the_processes_a_program_starts(monkeypatch):
+    from mnist_lightning import cli, hydra_setup
+    from mnist_lightning.cli import run_reporting_errors
+
+    monkeypatch.setattr(cli, "_task_started", False)
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setattr(hydra_setup, "_full_error_set_here", False)
+    assert hydra_setup.let_config_errors_reach_the_caller() is False  # the user did not ask for tracebacks
+    seen_by_program = run_reporting_errors(lambda: os.environ.get("HYDRA_FULL_ERROR"))
+    assert seen_by_program is None and os.environ["HYDRA_FULL_ERROR"] == "1"  # set again for Hydra after the task
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    monkeypatch.setattr(hydra_setup, "_full_error_set_here", False)
+    assert hydra_setup.let_config_errors_reach_the_caller() is True  # the user's own setting is theirs
+    assert run_reporting_errors(lambda: os.environ.get("HYDRA_FULL_ERROR")) == "1"
 
 
 def test_an_unquoted_job_folder_gets_told_how_to_quote_it(tmp_path):

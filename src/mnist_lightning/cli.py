@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.hydra_setup import CONFIG_DIR, in_multirun
+from mnist_lightning.hydra_setup import CONFIG_DIR, in_multirun, let_config_errors_reach_the_caller, users_environment
 
 T = TypeVar("T")
 log = logging.getLogger("mnist_lightning")
@@ -77,12 +77,24 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     global _task_started
     _task_started = True
     try:
-        return task()
+        with users_environment():
+            return task()
     except (UserError, OmegaConfBaseException) as exc:
-        log.error("error: %s", exc)
+        log.error("error: %s", one_line(exc))
         if in_multirun():
             raise
         sys.exit(EXIT_USER_ERROR)
+
+
+def one_line(exc: BaseException) -> str:
+    """A user error's message: OmegaConf's on one line (it adds full_key/object_type lines)."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    if isinstance(exc, MissingMandatoryValue):
+        return f"{exc.full_key} is required (see --help)"
+    if isinstance(exc, OmegaConfBaseException):
+        return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return str(exc)  # our own errors: already what, where and how to fix
 
 
 def config_keys(config_name: str) -> list[str]:
@@ -141,8 +153,7 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
     """
     from hydra.errors import HydraException
 
-    user_wants_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    user_wants_traceback = let_config_errors_reach_the_caller()
     try:
         main()
     except (HydraException, OmegaConfBaseException) as exc:

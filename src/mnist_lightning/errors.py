@@ -17,6 +17,15 @@ class ConfigError(UserError):
     """A config value is out of range or contradicts another one."""
 
 
+def required(cfg: Any, key: str, what: str) -> Any:
+    """The value of a required key (`???` in conf/), or one error line when it is missing or null."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, "", []):
+        raise ConfigError(f"{key} is required: {what} (see --help)")
+    return cfg[key]
+
+
 def invalid_value(key: str, value: Any, expected: str) -> ConfigError:
     """The one wording for a bad config value: `invalid config value lr='fast': expected a number > 0`."""
     return ConfigError(f"invalid config value {key}={value!r}: expected {expected}")

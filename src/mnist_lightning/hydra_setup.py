@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,33 @@ def setup_hydra(argv: list[str] | None = None) -> None:
     if argv is not None:
         os.environ[SWEPT_KEYS_ENV] = ",".join(sorted(swept_keys(argv)))
     register_resolvers()
+
+
+FULL_ERROR = "HYDRA_FULL_ERROR"
+_full_error_set_here = False  # whether HYDRA_FULL_ERROR=1 is ours (cli.py) rather than the user's
+
+
+def let_config_errors_reach_the_caller() -> bool:
+    """HYDRA_FULL_ERROR=1 makes Hydra re-raise config errors, so the CLI can print them as one line.
+    Returns whether the user had set it (then they want Hydra's tracebacks)."""
+    global _full_error_set_here
+    if os.environ.get(FULL_ERROR) == "1":
+        return not _full_error_set_here
+    os.environ[FULL_ERROR] = "1"
+    _full_error_set_here = True
+    return False
+
+
+@contextmanager
+def users_environment() -> Iterator[None]:
+    """Within: os.environ as the user gave it, so the processes a program starts (DDP re-launches,
+    the Optuna re-train) inherit nothing the CLI set for itself."""
+    ours = _full_error_set_here and os.environ.pop(FULL_ERROR, None) is not None
+    try:
+        yield
+    finally:
+        if ours:
+            os.environ[FULL_ERROR] = "1"
 
 
 def register_resolvers() -> None:

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from mnist_lightning.data.datamodule import MNISTDataModule
-from mnist_lightning.errors import ConfigError, invalid_value
+from mnist_lightning.errors import ConfigError, invalid_value, required
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.hydra_setup import hydra_output_dir
@@ -51,8 +51,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
         raise invalid_value("split", cfg.split, "'val' or 'test'")
     if cfg.weights not in (None, "ema", "raw"):
         raise invalid_value("weights", cfg.weights, "null, 'ema' or 'raw'")
-    if cfg.ckpt is None:
-        raise ConfigError("ckpt is required: a checkpoint file, a checkpoints folder or a run folder")
+    required(cfg, "ckpt", "a checkpoint file, a checkpoints folder or a run folder")
     splits = SplitCache(cfg.get("data"))
 
     def evaluate_path(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_value
+from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_value, required
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input
@@ -69,8 +69,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify, print or write the results; a UserError when no input could be read at all."""
     if cfg.format not in FORMATS:
         raise invalid_value("format", cfg.format, ", ".join(FORMATS))
-    if not cfg.ckpt or not cfg.inputs:
-        raise ConfigError("ckpt=<checkpoint|run folder|.pt2|.onnx> and inputs=<file, folder or [list]> are required")
+    required(cfg, "ckpt", "a checkpoint, checkpoints/ or run folder, a .pt2 or an .onnx file")
+    required(cfg, "inputs", "image files and/or folders, e.g. inputs=digits/ or inputs=[a.png,b.jpg]")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
     records = classify_files(cfg.ckpt, inputs, cfg.weights)
     if not records:

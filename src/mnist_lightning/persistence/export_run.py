@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import invalid_value
+from mnist_lightning.errors import invalid_value, required
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
 from mnist_lightning.persistence.restore import load_mlp
@@ -38,7 +38,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     formats = FORMATS if cfg.format == "all" else (cfg.format,)
     if any(f not in FORMATS for f in formats):
         raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
-    path = resolve_checkpoint(cfg.ckpt)
+    path = resolve_checkpoint(required(cfg, "ckpt", "a checkpoint file, a checkpoints folder or a run folder"))
     net, checkpoint, weights = load_mlp(path, cfg.weights)
     out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import logging
 import torch
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError, invalid_value
+from mnist_lightning.errors import ConfigError, invalid_value, required
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.serving.app import create_app
 
@@ -17,8 +17,7 @@ log = logging.getLogger(__name__)
 def serve(cfg: DictConfig) -> None:
     import uvicorn
 
-    if not cfg.ckpt:
-        raise ConfigError("ckpt is required: a checkpoint file, a checkpoints/ or run folder, or an exported .onnx/.pt2")
+    required(cfg, "ckpt", "a checkpoint file, a checkpoints/ or run folder, or an exported .onnx/.pt2")
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise invalid_value("port", cfg.port, "an integer port in [0, 65535]")
     if not isinstance(cfg.max_request_bytes, int) or cfg.max_request_bytes <= 0:

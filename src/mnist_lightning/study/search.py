@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.hydra_setup import users_environment
 from mnist_lightning.io import write_csv, write_text
 from mnist_lightning.study.aggregate import aggregate
 from mnist_lightning.study.plots import plot_optimization_history
@@ -65,7 +66,8 @@ def retrain_best(sweep: Path, seeds: int) -> Path:
     command = [sys.executable, "-c", TRAIN_PROGRAM, "-m", *best_command(sweep, find_runs(sweep)),
                f"seed={','.join(str(s) for s in range(1, seeds + 1))}", f"hydra.sweep.dir={target}"]
     log.info("Re-training the best configuration with %d seeds: train.py %s", seeds, " ".join(command[3:]))
-    finished = subprocess.run(command, check=False)
+    with users_environment():
+        finished = subprocess.run(command, check=False)
     if finished.returncode:  # the report still shows the seeds that completed
         log.error("Re-training the best configuration failed (exit %d); see %s", finished.returncode, target)
     return target
