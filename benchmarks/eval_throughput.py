@@ -23,9 +23,9 @@ import torch  # noqa: E402
 from mnist_lightning.data import load_dataset  # noqa: E402
 from mnist_lightning.data.datamodule import to_features  # noqa: E402
 from mnist_lightning.inference.predictors import load_model  # noqa: E402
-from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint  # noqa: E402
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint  # noqa: E402
 from mnist_lightning.persistence.export import export_onnx, export_pt2  # noqa: E402
-from mnist_lightning.persistence.restore import mlp_from_checkpoint  # noqa: E402
+from mnist_lightning.persistence.restore import load_mlp  # noqa: E402
 
 
 def images_per_second(predict, images: np.ndarray, batch: int, repeats: int) -> tuple[float, np.ndarray]:
@@ -49,14 +49,14 @@ def main() -> None:
     images, labels = load_dataset("mnist", args.data_root, download_if_missing=False)["test"]
     x = to_features(images).numpy()
     path = resolve_checkpoint(args.run)
-    net = mlp_from_checkpoint(load_checkpoint(path), "ema")
+    net, _, weights = load_mlp(path)  # the moving average when the run kept one, else the raw weights
     with tempfile.TemporaryDirectory() as tmp:
         runtimes = {
             "PyTorch (checkpoint)": load_model(path).predict,
             "torch.export (.pt2)": load_model(export_pt2(net, Path(tmp) / "m.pt2")).predict,
             "ONNX Runtime (.onnx)": load_model(export_onnx(net, Path(tmp) / "m.onnx")).predict,
         }
-        print(f"{path}  test images={len(x)}  batch={args.batch}  torch threads={torch.get_num_threads()}")
+        print(f"{path}  {weights} weights  test images={len(x)}  batch={args.batch}  torch threads={torch.get_num_threads()}")
         reference = None
         for name, predict in runtimes.items():
             speed, logits = images_per_second(predict, x, args.batch, args.repeats)

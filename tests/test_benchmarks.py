@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mnist_lightning.hydra_setup import PROJECT_ROOT
-from tests.helpers import REAL_MNIST
+from tests.helpers import REAL_MNIST, train_small_run
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -25,6 +25,13 @@ def test_eval_throughput_runs(trained_run, synthetic_root):
     result = bench("eval_throughput.py", "--run", str(trained_run), "--data-root", str(synthetic_root), "--repeats", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("agrees with PyTorch on 300/300") == 3
+
+
+def test_eval_throughput_runs_on_a_run_without_moving_average(synthetic_root, tmp_path):
+    train_small_run(synthetic_root, tmp_path, "ema=off", steps=20)
+    result = bench("eval_throughput.py", "--run", str(tmp_path), "--data-root", str(synthetic_root), "--repeats", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "raw weights" in result.stdout and result.stdout.count("agrees with PyTorch on 300/300") == 3
 
 
 def test_serve_load_runs(trained_run, synthetic_root):

@@ -9,9 +9,12 @@ import sys
 import time
 
 import pytest
+import torch
 
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.evaluation.checkpoint_eval import watch_checkpoints
+from mnist_lightning.evaluation.metrics import evaluate_model
+from mnist_lightning.models import MLP
 from mnist_lightning.evaluation.run import evaluate
 from mnist_lightning.persistence.checkpoints import CheckpointError
 from tests.helpers import compose_config, run_script, small_run_overrides, wait_for
@@ -128,3 +131,13 @@ def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_r
     history = {h["step"]: h["val_acc_ema"] for h in json.loads((run / "metrics.json").read_text())["history"]}
     assert all(r["accuracy"] == pytest.approx(history[r["step"]], abs=1e-6) for r in results)
     assert output.count("After 100 training step(s), validation accuracy") == 1
+
+
+def test_evaluation_takes_the_class_count_from_the_model_and_batches_as_asked():
+    net = MLP(in_features=4, hidden=[], num_classes=3)
+    calls = []
+    net.register_forward_hook(lambda module, args, output: calls.append(len(args[0])))
+    images, labels = torch.rand(7, 4), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    metrics = evaluate_model(net, images, labels, batch_size=3)
+    assert len(metrics["per_class_accuracy"]) == 3 and len(metrics["confusion_matrix"]) == 3
+    assert calls == [3, 3, 1] and metrics["num_examples"] == 7

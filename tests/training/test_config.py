@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -45,6 +46,16 @@ def test_defaults_are_the_tutorial():
     assert cfg.data.batch_size == 100 and cfg.data.val_size == 5000 and cfg.data.split == "first"
     assert cfg.trainer.max_steps == 30000 and cfg.trainer.val_check_interval == 1000
     assert cfg.optimizer.name == "sgd"
+
+
+def test_momentum_runs_are_labelled_momentum_and_train_with_nesterov_momentum():
+    cfg = compose_train(["optimizer=momentum", "lr=0.05"])
+    assert cfg.optimizer.name == "momentum"
+    from mnist_lightning.training.optimizers import build_optimizer
+
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(2))], lr=cfg.lr, **cfg.optimizer)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.defaults["momentum"] == 0.9 and optimizer.defaults["nesterov"] and optimizer.defaults["fused"]
 
 
 def test_ema_on_off_are_strings_not_yaml_booleans():

@@ -23,11 +23,14 @@ def evaluate_checkpoint(
     data_for: Callable[[dict[str, Any]], dict[str, tuple[torch.Tensor, torch.Tensor]]],
     split: str,
     weights: str | None,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """Result record for one checkpoint on `data_for(checkpoint)[split]`, EMA weights by default."""
+    """Result record for one checkpoint on `data_for(checkpoint)[split]`, EMA weights by default, in
+    batches of `batch_size` (None: the eval batch size the checkpoint was trained with)."""
     net, checkpoint, weights = load_mlp(path, weights)
     images, labels = data_for(checkpoint)[split]
-    metrics = evaluate_model(net, images, labels)
+    batch_size = batch_size or (checkpoint.get("datamodule_hyper_parameters") or {}).get("eval_batch_size") or 1000
+    metrics = evaluate_model(net, images, labels, batch_size)
     return {"checkpoint": str(path), "step": checkpoint.get("global_step"), "split": split, "weights": weights, **metrics}
 
 

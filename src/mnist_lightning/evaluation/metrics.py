@@ -12,10 +12,12 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 @torch.no_grad()
 def evaluate_model(
-    net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, num_classes: int = 10
+    net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, num_classes: int | None = None
 ) -> dict[str, Any]:
-    """Metrics of `net` on (images N×784, labels N) in inference mode."""
+    """Metrics of `net` on (images N×784, labels N) in inference mode, in batches of `batch_size`;
+    the class count is the model's own (its last linear layer's outputs) unless given."""
     net.eval()
+    num_classes = num_classes or [m for m in net.modules() if isinstance(m, nn.Linear)][-1].out_features
     accuracy = MulticlassAccuracy(num_classes, average="micro")
     per_class = MulticlassAccuracy(num_classes, average=None)
     confusion = MulticlassConfusionMatrix(num_classes)

@@ -55,7 +55,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     splits = SplitCache(cfg.get("data"))
 
     def evaluate_path(path: Path) -> dict[str, Any]:
-        return evaluate_checkpoint(path, splits, cfg.split, cfg.weights)
+        return evaluate_checkpoint(path, splits, cfg.split, cfg.weights, (cfg.get("data") or {}).get("eval_batch_size"))
 
     output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
     if cfg.watch:

@@ -14,6 +14,7 @@ from mnist_lightning.errors import invalid_choice
 # tutorial's regularization; AdamW's decoupled decay is not that.
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
+    "momentum": torch.optim.SGD,  # with momentum (and Nesterov) set by conf/optimizer/momentum.yaml
     "adam": torch.optim.Adam,
     "rmsprop": torch.optim.RMSprop,
 }
@@ -21,7 +22,7 @@ OPTIMIZERS = {
 
 # Those with a fused kernel (CPU and CUDA): weight decay, momentum and the update in one pass over
 # each tensor, instead of ~4 elementwise ops a parameter (the L2 term alone allocated a copy).
-FUSED = {"sgd", "adam"}
+FUSED = {"sgd", "momentum", "adam"}
 
 
 def build_optimizer(params: Iterable[Any], name: str, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
