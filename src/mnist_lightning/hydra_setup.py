@@ -96,6 +96,18 @@ def swept_keys(argv: list[str]) -> set[str]:
     return keys
 
 
+def short_value(text: str, digits: int = 4) -> str:
+    """A float written with at most `digits` significant digits (`0.4461709044674453` -> `0.4462`,
+    `1.1437481734488664e-07` -> `1.144e-07`); anything else as it is. For names and tables only:
+    full values stay in results.csv and best_overrides.txt."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return text
+    short = f"{number:.{digits}g}"
+    return text if float(short) == number else short  # nothing to cut: as written (0.8, 200, 1000000.0)
+
+
 def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> str:
     """A multirun job's folder name: the overrides that vary across the sweep (`variant=no_l2,seed=2`).
 
@@ -105,6 +117,7 @@ def job_dirname(overrides: str, sweep_params: Any = None, limit: int = 100) -> s
     items = re.split(r",(?=[+~]*[\w.]+=)", overrides) if overrides else []
     swept = set(filter(None, os.environ.get(SWEPT_KEYS_ENV, "").split(","))) | set(sweep_params or {})
     kept = [item for item in items if item.split("=", 1)[0].lstrip("+~") in swept] or items
+    kept = [f"{key}={short_value(value)}" for key, _, value in (item.partition("=") for item in kept)]
     name = ",".join(kept).replace("/", "_") or "defaults"
     if len(name) <= limit:
         return name

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mnist_lightning.hydra_setup import short_value
 from mnist_lightning.io import write_csv, write_json, write_text
 from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, mixed_machines_note, status_label
 from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
@@ -52,21 +53,29 @@ def _is_numeric(rows: list[dict[str, Any]], key: str) -> bool:
     return True
 
 
+def short_label(row: dict[str, Any], keys: list[str]) -> str:
+    """A configuration's settings with searched values to 4 significant digits."""
+    return ", ".join(f"{k}={short_value(str(row[k]))}" for k in keys) if len(keys) > 1 else row["label"]
+
+
 def markdown_table(rows: list[dict[str, Any]], keys: list[str], reference: dict[str, Any] | None) -> str:
     columns = ["variant"] if keys == ["variant"] else (keys or ["configuration"])
-    ref = reference["label"] if reference else "reference"
+    # one key: the reference by its value (lr=0.1); several: "reference", its settings listed once below
+    ref = short_label(reference, keys) if reference and len(keys) <= 1 else "reference"
     header = (f"| {' | '.join(columns)} | seeds | test acc mean ± std | min | max | best val acc | "
               f"Δ test acc vs {ref} [95% CI] | steps | wall time (s) | notes |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in rows:
         acc = status_label(row) if row["test_acc_mean"] is None else f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
-        values = [row["label"]] if columns == ["configuration"] else [str(row[k]) for k in columns]
+        values = [row["label"]] if columns == ["configuration"] else [short_value(str(row[k])) for k in columns]
         lines.append(
             f"| {' | '.join(values)} | {row['completed']}/{row['n_seeds']} | {acc} | {_fmt(row['test_acc_min'])} | "
             f"{_fmt(row['test_acc_max'])} | {_fmt(row['best_val_acc_mean'])} | {_difference(row, reference)} | "
             f"{_fmt(row['steps'])} | {_fmt(row['wall_time_s_mean'], 0)} | {row['notes'] or ''} |"
         )
     lines.append("")
+    if reference and ref == "reference":
+        lines += [f"Reference: {short_label(reference, keys)}.", ""]
     lines.append(
         f"Δ: mean test accuracy minus {ref}'s, with a 95% Welch-t confidence interval over the seeds; "
         "**bold**: the interval excludes 0 (a real difference at this number of seeds). Diverged or failed "

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mnist_lightning.hydra_setup import users_environment
+from mnist_lightning.hydra_setup import short_value, users_environment
 from mnist_lightning.io import write_csv, write_text
 from mnist_lightning.study.aggregate import aggregate
 from mnist_lightning.study.plots import plot_optimization_history
@@ -86,7 +86,7 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
         "",
         "| trial | " + " | ".join(keys) + " | validation accuracy | status |",
         "|---" * (len(keys) + 3) + "|",
-        *(f"| {t['trial']} | " + " | ".join(str(t[k]) for k in keys) + f" | {t['value'] if t['value'] is not None else '—'} | "
+        *(f"| {t['trial']} | " + " | ".join(short_value(str(t[k])) for k in keys) + f" | {t['value'] if t['value'] is not None else '—'} | "
           f"{t['status']} |" for t in rows),
         "",
         f"Best validation accuracy {results['best_value']:.4f} with "
