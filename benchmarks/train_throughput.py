@@ -1,29 +1,31 @@
-"""Training throughput, three ways; runs alternate so machine noise hits every side.
+"""Training throughput, one subcommand per mode; runs alternate so machine noise hits every side.
 
-1. In one process: the project's Lightning loop vs a plain PyTorch loop doing the same math (same
+1. `in-process` (the default): in one process, the project's Lightning loop vs a plain PyTorch loop doing the same math (same
    init, cross-entropy + TF L2, SGD, exponential LR decay, EMA update every step, same batches):
 
-    python benchmarks/train_throughput.py [--steps 3000] [--repeats 3] [--data-root ../shared/datasets/mnist]
+    python benchmarks/train_throughput.py [in-process] [--steps 3000] [--repeats 3] [--data-root ../shared/datasets/mnist]
 
-2. `--vs-tf1`: whole processes, `python src/train.py` against the original TF1 program
+2. `vs-tf1`: whole processes, `python src/train.py` against the original TF1 program
    (../shared/reference/tf1_tutorial.py, run with --tf1-python, a venv with tensorflow-cpu):
    wall time, CPU seconds, peak RSS, steps/s of the training loop and test accuracy. Skipped with a
    message when that Python has no TensorFlow.
 
-    python benchmarks/train_throughput.py --vs-tf1 --steps 30000 --repeats 3 --data-root ../shared/datasets/mnist --tf1-python ~/tf1-venv/bin/python
+    python benchmarks/train_throughput.py vs-tf1 --steps 30000 --repeats 3 --data-root ../shared/datasets/mnist --tf1-python ~/tf1-venv/bin/python
 
-3. `--two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
+3. `two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
 
-4. `--beside-watcher`: a training run alone vs with `evaluate.py watch=true interval=10` beside it.
+    python benchmarks/train_throughput.py two-at-once --steps 3000 --data-root ../shared/datasets/mnist
 
-    python benchmarks/train_throughput.py --beside-watcher --steps 12000 --repeats 2 --data-root ../shared/datasets/mnist
+4. `beside-watcher`: a training run alone vs with `evaluate.py watch=true interval=10` beside it.
 
-5. `--gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
+    python benchmarks/train_throughput.py beside-watcher --steps 12000 --repeats 2 --data-root ../shared/datasets/mnist
+
+5. `gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
    (module.cuda_graph=false) and precision=bf16; fit time (validation included) and loop steps/s.
 
-    python benchmarks/train_throughput.py --gpu --steps 30000 --repeats 1 --data-root ../shared/datasets/mnist
+    python benchmarks/train_throughput.py gpu --steps 30000 --repeats 1 --data-root ../shared/datasets/mnist
 
-    python benchmarks/train_throughput.py --two-at-once --steps 3000 --data-root ../shared/datasets/mnist
+The flags of the previous release (`--vs-tf1`, `--two-at-once`, ...) still work, with a notice.
 """
 
 from __future__ import annotations
@@ -277,35 +279,8 @@ def beside_watcher(args: argparse.Namespace) -> None:
     print(f"slowdown: {100 * (1 - w / a):.1f}%")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data-root", default=None, help="MNIST IDX folder; random data of MNIST's shape if omitted")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the training GEMMs' precision")
-    parser.add_argument("--vs-tf1", action="store_true", help="whole processes: train.py vs the TF1 program")
-    parser.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu")
-    parser.add_argument("--gpu", action="store_true", help="trainer=gpu whole processes: fit time, graph vs eager vs bf16")
-    parser.add_argument("--beside-watcher", action="store_true", help="training alone vs beside evaluate.py watch=true interval=10")
-    parser.add_argument("--two-at-once", action="store_true", help="two train.py runs started together vs one alone")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    if (args.vs_tf1 or args.two_at_once or args.gpu or args.beside_watcher) and not args.data_root:
-        parser.error("--vs-tf1, --gpu, --two-at-once and --beside-watcher need --data-root (the real MNIST)")
-    if args.gpu:
-        gpu_fit_time(args)
-        return
-    if args.beside_watcher:
-        beside_watcher(args)
-        return
-    if args.vs_tf1:
-        compare_with_tf1(args)
-        return
-    if args.two_at_once:
-        two_at_once(args)
-        return
-
+def in_process(args: argparse.Namespace) -> None:
+    """The project's Lightning loop against a plain PyTorch loop doing the same math, in one process."""
     datamodule = MNISTDataModule(root=args.data_root, download=False)
     if args.data_root:
         datamodule.setup("fit")
@@ -327,6 +302,46 @@ def main() -> None:
     print(f"plain PyTorch loop : {p:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"Lightning loop     : {l:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in lightning)})")
     print(f"ratio Lightning/plain: {l / p:.3f}")
+
+
+MODES = {  # subcommand -> (what it measures, function, needs the real MNIST)
+    "in-process": ("the Lightning loop vs a plain PyTorch loop, in one process", in_process, False),
+    "vs-tf1": ("whole processes: train.py vs the TF1 program", compare_with_tf1, True),
+    "two-at-once": ("two train.py runs started together vs one alone", two_at_once, True),
+    "beside-watcher": ("training alone vs beside evaluate.py watch=true interval=10", beside_watcher, True),
+    "gpu": ("trainer=gpu whole processes: fit time, graph vs eager vs bf16", gpu_fit_time, True),
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    # The flags of the previous release (--vs-tf1, --two-at-once, ...) still name a mode, with a notice.
+    old = [a for a in argv if a.startswith("--") and a[2:] in MODES]
+    if old:
+        print(f"note: {old[0]} is deprecated; use the subcommand: train_throughput.py {old[0][2:]} ...", file=sys.stderr)
+        argv = [old[0][2:], *(a for a in argv if a not in old)]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--steps", type=int, default=3000)
+    common.add_argument("--repeats", type=int, default=3)
+    common.add_argument("--data-root", default=None, help="MNIST IDX folder; random data of MNIST's shape if omitted "
+                        "(in-process only)")
+    common.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    common.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the training GEMMs' precision")
+    common.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu (vs-tf1)")
+    modes = parser.add_subparsers(dest="mode", metavar="MODE")
+    for name, (help_text, _, _) in MODES.items():
+        modes.add_parser(name, parents=[common], help=help_text, description=help_text)
+    args = parser.parse_args(argv if argv and argv[0] in MODES or "-h" in argv or "--help" in argv
+                             else ["in-process", *argv])
+    if MODES[args.mode][2] and not args.data_root:
+        parser.error(f"{args.mode} needs --data-root (the real MNIST)")
+    return args
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    warnings.filterwarnings("ignore")
+    MODES[args.mode][1](args)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,16 @@ def test_serve_load_runs(trained_run, synthetic_root):
     assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
 
 
-def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
+def test_the_previous_release_s_flags_still_name_a_mode_with_a_notice(tmp_path):
     result = bench("train_throughput.py", "--vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
+    assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
+    assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in result.stderr
+    missing = bench("train_throughput.py", "two-at-once")
+    assert missing.returncode == 2 and "two-at-once needs --data-root" in missing.stderr
+
+
+def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
+    result = bench("train_throughput.py", "vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
     assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
 
 
@@ -54,7 +62,7 @@ def real_mnist() -> str:
 
 @pytest.mark.e2e
 def test_two_at_once_runs():
-    result = bench("train_throughput.py", "--two-at-once", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
+    result = bench("train_throughput.py", "two-at-once", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "default (thread policy)" in result.stdout and "(no policy)" in result.stdout
     assert result.stdout.count("each/alone") == 2
@@ -62,6 +70,6 @@ def test_two_at_once_runs():
 
 @pytest.mark.e2e
 def test_beside_watcher_runs():
-    result = bench("train_throughput.py", "--beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
+    result = bench("train_throughput.py", "beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "beside a watching evaluator" in result.stdout and "slowdown:" in result.stdout

@@ -108,7 +108,7 @@ def test_the_cli_s_own_settings_do_not_reach_the_processes_a_program_starts(monk
     from mnist_lightning.cli import run_reporting_errors
 
     monkeypatch.setattr(cli, "_task_started", False)
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # not "1": the user did not ask; (teardown restores the original)
     monkeypatch.setattr(hydra_setup, "_full_error_set_here", False)
     assert hydra_setup.let_config_errors_reach_the_caller() is False  # the user did not ask for tracebacks
     seen_by_program = run_reporting_errors(lambda: os.environ.get("HYDRA_FULL_ERROR"))
