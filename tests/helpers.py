@@ -76,6 +76,14 @@ def sweep_overrides(data_root: Path, steps: int = 40, free: tuple[str, ...] = ()
     return [o for o in small if o.split("=", 1)[0] not in free]
 
 
+def ctrl_c_by_default() -> None:
+    """A Popen `preexec_fn`: SIGINT's default action in the child, so Python there turns Ctrl-C into
+    KeyboardInterrupt even when the suite itself was started in the background (which ignores SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(path: Path, process: subprocess.Popen | None = None, timeout: float = 120.0) -> Path:
     """Wait until `path` exists; fail clearly if it never appears or `process` ends first."""
     deadline = time.monotonic() + timeout

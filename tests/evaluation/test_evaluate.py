@@ -17,7 +17,7 @@ from mnist_lightning.evaluation.metrics import evaluate_model
 from mnist_lightning.models import MLP
 from mnist_lightning.evaluation.run import evaluate
 from mnist_lightning.persistence.checkpoints import CheckpointError
-from tests.helpers import compose_config, run_script, small_run_overrides, wait_for
+from tests.helpers import compose_config, ctrl_c_by_default, run_script, small_run_overrides, wait_for
 
 
 @pytest.mark.parametrize("weights", ["ema", "raw"])
@@ -87,7 +87,7 @@ def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path,
     watcher = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={trained_run / 'checkpoints'}", "watch=true",
          "interval=60", f"output={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_by_default,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and watcher.poll() is None:  # the three checkpoints, then it waits 60 s

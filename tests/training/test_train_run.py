@@ -11,7 +11,7 @@ import torch
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import train
-from tests.helpers import compose_train, small_run_overrides, split_of_run, wait_for
+from tests.helpers import compose_train, ctrl_c_by_default, small_run_overrides, split_of_run, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     overrides = small_run_overrides(synthetic_root, run, steps=100000) + ["trainer.val_check_interval=20"]
     process = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *overrides],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_by_default,
     )
     wait_for(run / "checkpoints" / "step000040.ckpt", process)
     process.send_signal(sig)
