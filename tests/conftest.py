@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 
@@ -31,19 +32,26 @@ def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def real_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """The tutorial's command on the real MNIST, shortened to 2,000 steps, then exported (all formats).
 
-    Shared by the end-to-end, serving and browser tests; skipped when ../shared has no MNIST.
+    Shared by the end-to-end, serving and browser tests, and trained once for all pytest-xdist
+    workers (the first takes a file lock and trains; the others wait and reuse the run);
+    skipped when ../shared has no MNIST.
     """
     if not REAL_MNIST.is_dir():
         pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    run = tmp_path_factory.mktemp("real_run")
-    trained = run_script("train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=2000", f"hydra.run.dir={run}", timeout=600)
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    (run / "train_output.txt").write_text(trained.stdout + trained.stderr)
-    exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    run, done = shared / "real_run", shared / "real_run.done"
+    with FileLock(str(shared / "real_run.lock")):
+        if not done.exists():
+            trained = run_script("train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=2000", f"hydra.run.dir={run}",
+                                 timeout=600)
+            assert trained.returncode == 0, trained.stderr[-3000:]
+            (run / "train_output.txt").write_text(trained.stdout + trained.stderr)
+            exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")
+            assert exported.returncode == 0, exported.stderr[-3000:]
+            done.touch()
     return run
 
 

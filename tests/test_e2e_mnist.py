@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import mnist_test_digits, run_script
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("real_run")]  # one worker trains the shared run
+pytestmark = pytest.mark.e2e
 
 
 def test_tutorial_defaults_reach_real_accuracy_in_2000_steps(real_run):

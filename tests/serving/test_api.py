@@ -19,7 +19,6 @@ def client(trained_run):
 
 
 @pytest.mark.e2e
-@pytest.mark.xdist_group("real_run")
 def test_real_test_digits_sent_as_png_score_what_the_evaluator_scores(real_run):
     client = TestClient(create_app(load_model(real_run)))
     images, labels = mnist_test_digits()
@@ -38,7 +37,6 @@ def test_real_test_digits_sent_as_png_score_what_the_evaluator_scores(real_run):
 
 
 @pytest.mark.e2e
-@pytest.mark.xdist_group("real_run")
 def test_the_exported_onnx_model_serves_the_same_answers(real_run):
     onnx = TestClient(create_app(load_model(real_run / "export" / "model.onnx")))
     ckpt = TestClient(create_app(load_model(real_run)))

@@ -22,7 +22,7 @@ import pytest
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 from tests.helpers import mnist_test_digits, png_bytes
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("real_run")]  # one worker trains the shared run
+pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
