@@ -35,7 +35,7 @@ def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "src" / "serve.py"), f"ckpt='{ckpt}'", f"port={port}", f"threads={threads}",
+        [sys.executable, str(ROOT / "src" / "serve.py"), f"ckpt='{ckpt}'", f"port={port}", f"torch_threads={threads}",
          "hydra.run.dir=/tmp/serve_load", "hydra.output_subdir=null"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

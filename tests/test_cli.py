@@ -103,6 +103,16 @@ def test_a_program_without_its_required_keys_says_so_in_one_line(script, missing
     assert len(lines) == 1 and f"error: {missing} is required: " in lines[0], lines
 
 
+def test_serve_checks_its_settings_at_start_and_reads_the_old_threads_key_with_a_notice(trained_run, tmp_path):
+    bad_k = run_script("serve.py", f"ckpt={trained_run}", "top_k=0", timeout=120)
+    assert bad_k.returncode == 2 and "invalid config value top_k=0: expected an integer >= 1" in bad_k.stderr + bad_k.stdout
+    old = run_script("serve.py", f"ckpt={trained_run}", "threads=0", timeout=120)
+    output = old.stdout + old.stderr
+    assert old.returncode == 2 and "Traceback" not in output
+    assert "threads= is deprecated: use torch_threads=" in output
+    assert "invalid config value torch_threads=0: expected an integer >= 1" in output
+
+
 def test_the_cli_s_own_settings_do_not_reach_the_processes_a_program_starts(monkeypatch):
     from mnist_lightning import cli, hydra_setup
     from mnist_lightning.cli import run_reporting_errors

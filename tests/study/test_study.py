@@ -218,3 +218,4 @@ def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy
     text = (tmp_path / "results.md").read_text()
     assert "## Optuna search" in text and "re-trained after the search with 2 seeds (measured once" in text
     assert f"{mean_test:.4f}" in text
+    assert "| val_acc (maximised) | status |" in text and f"Best val_acc {best.best_value:.4f} with" in text

@@ -22,9 +22,18 @@ def serve(cfg: DictConfig) -> None:
         raise invalid_value("port", cfg.port, "an integer port in [0, 65535]")
     if not isinstance(cfg.max_request_bytes, int) or cfg.max_request_bytes <= 0:
         raise invalid_value("max_request_bytes", cfg.max_request_bytes, "an integer > 0")
+    threads = cfg.torch_threads
+    if cfg.get("threads") is not None:
+        log.warning("threads= is deprecated: use torch_threads= (the key every program uses); taking threads=%s",
+                    cfg.threads)
+        threads = cfg.threads
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise invalid_value("torch_threads", threads, "an integer >= 1")
+    if not isinstance(cfg.top_k, int) or isinstance(cfg.top_k, bool) or cfg.top_k < 1:
+        raise invalid_value("top_k", cfg.top_k, "an integer >= 1")
     # One image per request: one thread each is fastest, and concurrent requests use the other cores.
-    torch.set_num_threads(cfg.threads)
-    model = load_model(cfg.ckpt, cfg.weights, threads=cfg.threads)
+    torch.set_num_threads(threads)
+    model = load_model(cfg.ckpt, cfg.weights, threads=threads)
     app = create_app(model, cfg.max_request_bytes, cfg.top_k)
     info = model.info
     log.info("Model: %s (%s weights, step %s)", info["file"], info["weights"], info["step"])

@@ -36,11 +36,20 @@ def _trial_number(run: Run) -> int:
     return int(number) if number.isdigit() else -1
 
 
-def trials(runs: list[Run], keys: list[str]) -> list[dict[str, Any]]:
-    """One row per trial: its number, parameters, validation accuracy (the searched value) and status."""
+def optimized_metric(runs: list[Run]) -> str:
+    """The metrics.json key the search maximised (train.yaml's `optimized_metric`)."""
+    for run in runs:
+        config = run.folder / ".hydra" / "config.yaml"
+        if config.is_file():
+            return OmegaConf.load(config).get("optimized_metric") or "val_acc"
+    return "val_acc"
+
+
+def trials(runs: list[Run], keys: list[str], metric: str = "val_acc") -> list[dict[str, Any]]:
+    """One row per trial: its number, parameters, the searched value (`optimized_metric`) and status."""
     return [
         {"trial": _trial_number(run), **{k: run.overrides.get(k) for k in keys},
-         "value": run.metrics.get("val_acc") if run.status == "completed" else None, "status": run.status}
+         "value": run.metrics.get(metric) if run.status == "completed" else None, "status": run.status}
         for run in runs
     ]
 
@@ -75,7 +84,8 @@ def retrain_best(sweep: Path, seeds: int) -> Path:
 
 def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
     """trials.csv, optimization_history.png, best_overrides.txt; returns the Markdown summary."""
-    rows = trials(runs, keys)
+    metric = optimized_metric(runs)
+    rows = trials(runs, keys, metric)
     write_csv(sweep / "trials.csv", ["trial", *keys, "value", "status"], rows)
     plot_optimization_history(rows, sweep / "optimization_history.png")
     results = OmegaConf.to_container(OmegaConf.load(sweep / RESULTS))
@@ -84,12 +94,12 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
     lines = [
         "## Optuna search",
         "",
-        "| trial | " + " | ".join(keys) + " | validation accuracy | status |",
+        "| trial | " + " | ".join(keys) + f" | {metric} (maximised) | status |",
         "|---" * (len(keys) + 3) + "|",
         *(f"| {t['trial']} | " + " | ".join(short_value(str(t[k])) for k in keys) + f" | {t['value'] if t['value'] is not None else '—'} | "
           f"{t['status']} |" for t in rows),
         "",
-        f"Best validation accuracy {results['best_value']:.4f} with "
+        f"Best {metric} {results['best_value']:.4f} with "
         + ", ".join(f"{k}={v}" for k, v in results["best_params"].items()) + ". To train it:",
         "",
         f"    python src/train.py {overrides}",

@@ -221,10 +221,10 @@ EXIT_DIVERGED = 3
 
 def app(cfg: DictConfig) -> float:
     """The train program: one run in Hydra's run folder. Returns what a sweeper (Optuna) maximises:
-    the final validation accuracy, never test; 0 for a diverged run."""
+    `optimized_metric` of the run's record (the final validation accuracy); 0 for a diverged run."""
     output_dir = hydra_output_dir()
     save_resolved_config(cfg, output_dir)
     record = train(cfg, output_dir)
     if record["status"] == "diverged" and not in_multirun():
         raise SystemExit(EXIT_DIVERGED)  # the run folder still holds metrics.json (status: diverged)
-    return record.get("val_acc") or 0.0
+    return record.get(cfg.optimized_metric) or 0.0
