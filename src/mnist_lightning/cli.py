@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import re
 import sys
 import warnings

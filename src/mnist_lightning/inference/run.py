@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError, DataError, UserError, invalid_value, required
+from mnist_lightning.errors import DataError, UserError, invalid_value, required
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input

@@ -7,7 +7,7 @@ import logging
 import torch
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError, invalid_value, required
+from mnist_lightning.errors import invalid_value, required
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.serving.app import create_app
 
