@@ -1,5 +1,6 @@
 """The benchmark scripts still run (tiny settings; their figures are not asserted: they are timings)."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -41,17 +42,29 @@ def test_serve_load_runs(trained_run, synthetic_root):
     assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
 
 
-def test_the_previous_release_s_flags_still_name_a_mode_with_a_notice(tmp_path):
-    result = bench("train_throughput.py", "--vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
-    assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
-    assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in result.stderr
-    missing = bench("train_throughput.py", "two-at-once")
-    assert missing.returncode == 2 and "two-at-once needs --data-root" in missing.stderr
+def load_benchmark(script: str):
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_subcommands_name_the_modes_and_the_previous_release_s_flags_still_do_with_a_notice(capsys):
+    benchmark = load_benchmark("train_throughput.py")
+    assert benchmark.parse_args(["--steps", "30"]).mode == "in-process"  # the default mode
+    assert benchmark.parse_args(["two-at-once", "--data-root", "x"]).mode == "two-at-once"
+    old = benchmark.parse_args(["--beside-watcher", "--data-root", "x", "--steps", "20"])
+    assert (old.mode, old.steps) == ("beside-watcher", 20)
+    assert "note: --beside-watcher is deprecated; use the subcommand: train_throughput.py beside-watcher" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark.parse_args(["two-at-once"])
+    assert exit_info.value.code == 2 and "two-at-once needs --data-root" in capsys.readouterr().err
 
 
 def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
-    result = bench("train_throughput.py", "vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
+    result = bench("train_throughput.py", "--vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
     assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
+    assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in result.stderr
 
 
 def real_mnist() -> str:
