@@ -131,6 +131,13 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def chosen_option(group: str) -> str | None:
+    """The option Hydra composed for a config group (`variant=no_l2` -> "no_l2"); None outside a Hydra app."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
 def hydra_output_dir() -> str:
     from hydra.core.hydra_config import HydraConfig
 

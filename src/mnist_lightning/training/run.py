@@ -16,7 +16,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
+from mnist_lightning.hydra_setup import (
+    chosen_option,
+    hydra_output_dir,
+    in_multirun,
+    parallel_jobs,
+    save_resolved_config,
+)
 from mnist_lightning.io import write_json
 from mnist_lightning.machine import describe_machine
 from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
@@ -99,7 +105,7 @@ def summarize(
         "wall_time_s": round(wall_time, 2),
         **what_ran(trainer, module),
         "seed": cfg.seed,
-        "variant": cfg.get("variant_name"),
+        "variant": chosen_option("variant"),
         "history": history.records,
     }
     return summary
@@ -144,7 +150,7 @@ def log_final_hyperparameters(trainer: L.Trainer, cfg: DictConfig, record: dict[
         "lr": cfg.lr, "seed": cfg.seed, "reg.rate": cfg.reg.rate, "ema.decay": str(cfg.ema.decay),
         "model.hidden": str(list(cfg.model.hidden)), "model.activation": cfg.model.activation,
         "optimizer": cfg.optimizer.name, "lr_schedule": cfg.lr_schedule.name, "batch_size": cfg.data.batch_size,
-        "max_steps": cfg.trainer.max_steps, "variant": str(cfg.get("variant_name")),
+        "max_steps": cfg.trainer.max_steps, "variant": str(chosen_option("variant")),
     }
     finals = {f"hparam/{k}": record[k] for k in ("val_acc", "best_val_acc", "test_acc") if record.get(k) is not None}
     for logger in trainer.loggers:
