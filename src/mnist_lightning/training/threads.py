@@ -8,8 +8,8 @@ all cores and one thread with hysteresis. Linux only; elsewhere it stays off.
 A run's result must not depend on what else the machine was doing, so the governor acts only
 where the run's own training step gives the same bits on 1 and on all threads, checked on the
 CPU at hand at the first step (a GEMM library may split a product differently by thread count).
-Elsewhere the count stays fixed and one line says why; threads that wait passively for each
-other (`runtime_env.py`) keep the machine shareable then.
+Elsewhere the count stays fixed and one line says why. `numerics.py` asks MKL for the
+thread-count-invariant mode that lets the check pass on x86 CPUs.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
