@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT
+from mnist_lightning.renamed_keys import upgrade_data_settings
 from mnist_lightning.data.idx import write_idx
 
 REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
@@ -134,7 +135,7 @@ def split_of_run(run: Path, split: str) -> tuple:
     from mnist_lightning.data import MNISTDataModule
 
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    datamodule = MNISTDataModule(**{**checkpoint["datamodule_hyper_parameters"], "download": False})
+    datamodule = MNISTDataModule(**{**upgrade_data_settings(checkpoint["datamodule_hyper_parameters"]), "download": False})
     datamodule.setup()
     return datamodule.val_set if split == "val" else datamodule.test_set
 

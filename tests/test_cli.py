@@ -109,7 +109,7 @@ def test_serve_checks_its_settings_at_start_and_reads_the_old_threads_key_with_a
     old = run_script("serve.py", f"ckpt={trained_run}", "threads=0", timeout=120)
     output = old.stdout + old.stderr
     assert old.returncode == 2 and "Traceback" not in output
-    assert "threads= is deprecated: use torch_threads=" in output
+    assert "note: threads= is renamed torch_threads=" in output
     assert "invalid config value torch_threads=0: expected an integer >= 1" in output
 
 
@@ -240,12 +240,12 @@ def test_debug_modes(synthetic_root, tmp_path, mode, check):
 
 
 def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):
-    exported = run_script("export.py", f"ckpt={trained_run}", "format=json", f"output_dir={tmp_path / 'x'}", cwd=tmp_path)
+    exported = run_script("export.py", f"ckpt={trained_run}", "format=json", f"export_dir={tmp_path / 'x'}", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-2000:]
     predicted = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path / 'x'}", cwd=tmp_path)
     assert predicted.returncode == 2  # the folder holds no image
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"] and not (tmp_path / "outputs").exists()
 
-    onnx = run_script("export.py", f"ckpt={trained_run}", "format=onnx", f"output_dir={tmp_path / 'x'}", cwd=tmp_path)
+    onnx = run_script("export.py", f"ckpt={trained_run}", "format=onnx", f"export_dir={tmp_path / 'x'}", cwd=tmp_path)
     assert onnx.returncode == 0, onnx.stderr[-2000:]
     assert onnx.stderr.strip().splitlines() == [f"Wrote {tmp_path / 'x' / 'model.onnx'} (onnx, ema weights, step 60)"]

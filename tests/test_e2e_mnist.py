@@ -53,8 +53,8 @@ def test_exports_and_predict_on_real_digits(real_run, tmp_path):
             picture = Image.fromarray(digit)
         picture.save(pictures / f"{i:02d}.png")
     for model in (real_run, real_run / "export" / "model.onnx"):
-        predicted = run_script("predict.py", f"ckpt={model}", f"inputs={pictures}", "format=json",
-                               f"output={tmp_path / 'p.json'}")
+        predicted = run_script("predict.py", f"ckpt={model}", f"inputs={pictures}", "results_as=json",
+                               f"results_file={tmp_path / 'p.json'}")
         assert predicted.returncode == 0, predicted.stderr[-2000:]
         digits = [r["digit"] for r in json.loads((tmp_path / "p.json").read_text())]
         correct = sum(d == int(label) for d, label in zip(digits, labels[:20]))

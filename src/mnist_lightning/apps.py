@@ -17,6 +17,7 @@ from mnist_lightning.cli import quiet_console, run_hydra_app, run_reporting_erro
 from mnist_lightning.errors import UserError
 from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
+from mnist_lightning.renamed_keys import rename_overrides
 
 PROGRAMS = {  # config name -> the function that runs it, as module:function
     "train": "mnist_lightning.training.run:app",
@@ -31,6 +32,7 @@ def launch(config_name: str) -> None:
     """Compose conf/<config_name>.yaml with the command line and run the program on it."""
     module_name, function_name = PROGRAMS[config_name].split(":")
     request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
+    sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
     setup_hydra(sys.argv[1:])
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)

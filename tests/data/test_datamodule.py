@@ -20,7 +20,7 @@ def test_split_is_tf_read_data_sets_first_images_are_validation(synthetic_root):
 
 def test_random_split_is_seeded(synthetic_root):
     def val_labels(seed):
-        dm = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200, split="random", split_seed=seed)
+        dm = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200, val_images="random", val_seed=seed)
         dm.setup()
         return dm.val_set[1]
 

@@ -36,7 +36,7 @@ def test_checkpoint_accuracy_equals_training_validation_at_that_step(trained_run
 
 
 def test_test_split_of_final_checkpoint_equals_training_test_accuracy(trained_run, tmp_path):
-    cfg = compose_config("evaluate", [f"ckpt={trained_run}", "split=test", f"output={tmp_path / 'e.json'}"])
+    cfg = compose_config("evaluate", [f"ckpt={trained_run}", "split=test", f"results_file={tmp_path / 'e.json'}"])
     [record] = evaluate(cfg, tmp_path)
     final = json.loads((trained_run / "metrics.json").read_text())
     assert record["step"] == final["step"] and round(record["accuracy"], 4) == round(final["test_acc"], 4)
@@ -86,7 +86,7 @@ def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path,
     output = tmp_path / "watch.json"
     watcher = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={trained_run / 'checkpoints'}", "watch=true",
-         "interval=60", f"output={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
+         "interval=60", f"results_file={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_by_default,
     )
     deadline = time.monotonic() + 120
@@ -112,7 +112,7 @@ def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_r
     overrides = small_run_overrides(synthetic_root, run, steps=100) + ["trainer.val_check_interval=20", "test=false"]
     watcher = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={run / 'checkpoints'}", "watch=true",
-         "interval=0.5", "max_evals=5", "timeout=240", f"output={tmp_path / 'watch.json'}",
+         "interval=0.5", "max_evals=5", "timeout=240", f"results_file={tmp_path / 'watch.json'}",
          f"hydra.run.dir={tmp_path / 'eval'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

@@ -81,7 +81,7 @@ def test_predict_classifies_files_reports_unreadable_once_and_writes_json(traine
         Image.fromarray(image).save(tmp_path / f"{i:02d}_{label}.png")
     (tmp_path / "zz_broken.png").write_bytes(b"not an image")
     out = tmp_path / "predictions.json"
-    result = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path}", "format=json", f"output={out}")
+    result = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path}", "results_as=json", f"results_file={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (result.stdout + result.stderr).count("zz_broken.png") == 0  # only in the output file, once
     records = json.loads(out.read_text())

@@ -18,7 +18,7 @@ from tests.helpers import run_script
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    result = run_script("export.py", f"ckpt={trained_run}", f"output_dir={out}", f"hydra.run.dir={out / 'log'}")
+    result = run_script("export.py", f"ckpt={trained_run}", f"export_dir={out}", f"hydra.run.dir={out / 'log'}")
     assert result.returncode == 0, result.stderr[-2000:]
     return out
 

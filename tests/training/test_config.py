@@ -43,7 +43,7 @@ def test_defaults_are_the_tutorial():
     assert cfg.lr == 0.8 and cfg.reg.rate == 1e-4 and cfg.ema.decay == 0.99
     assert cfg.model.hidden == [500] and cfg.model.activation == "relu"
     assert cfg.lr_schedule.decay_rate == 0.99 and cfg.lr_schedule.decay_steps == 550
-    assert cfg.data.batch_size == 100 and cfg.data.val_size == 5000 and cfg.data.split == "first"
+    assert cfg.data.batch_size == 100 and cfg.data.val_size == 5000 and cfg.data.val_images == "first"
     assert cfg.trainer.max_steps == 30000 and cfg.trainer.val_check_interval == 1000
     assert cfg.optimizer.name == "sgd"
 

@@ -19,8 +19,8 @@ def to_features(images: torch.Tensor) -> torch.Tensor:
 class MNISTDataModule(L.LightningDataModule):
     """MNIST-format data held in memory as tensors, split 55k/5k/10k.
 
-    `split="first"` takes the first `val_size` training images as validation, like
-    TensorFlow's `read_data_sets`; `split="random"` draws them with `split_seed`.
+    `val_images="first"` takes the first `val_size` training images as validation, like
+    TensorFlow's `read_data_sets`; `val_images="random"` draws them with `val_seed`.
     """
 
     def __init__(
@@ -31,8 +31,8 @@ class MNISTDataModule(L.LightningDataModule):
         batch_size: int = 100,
         eval_batch_size: int = 1000,
         val_size: int = 5000,
-        split: str = "first",
-        split_seed: int = 0,
+        val_images: str = "first",
+        val_seed: int = 0,
         shuffle_seed: int = 0,
         track_test: bool = False,
     ) -> None:
@@ -58,12 +58,12 @@ class MNISTDataModule(L.LightningDataModule):
         n = len(train_images)
         if not 0 <= hp.val_size < n:
             raise ConfigError(f"data.val_size={hp.val_size} must be in [0, {n}) for {n} training images")
-        if hp.split == "first":
+        if hp.val_images == "first":
             order = torch.arange(n)
-        elif hp.split == "random":
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(hp.split_seed))
+        elif hp.val_images == "random":
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(hp.val_seed))
         else:
-            raise invalid_value("data.split", hp.split, "'first' or 'random'")
+            raise invalid_value("data.val_images", hp.val_images, "'first' or 'random'")
         val_idx, train_idx = order[: hp.val_size], order[hp.val_size :]
         features = to_features(train_images)
         self.val_set = (features[val_idx], train_labels[val_idx])

@@ -17,6 +17,7 @@ from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkp
 from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.hydra_setup import hydra_output_dir
 from mnist_lightning.io import write_json
+from mnist_lightning.renamed_keys import upgrade_data_settings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 class SplitCache:
     """Loads the evaluation data once, with the data settings the checkpoint was trained with.
 
-    The validation split is only the same 5,000 images if val_size/split/split_seed match
+    The validation split is only the same 5,000 images if val_size/val_images/val_seed match
     training, so they come from the checkpoint; `data` (the config's data node) only says where
     the files are (`data.root`) or, with `data=<group>`, which dataset to read instead.
     """
@@ -36,7 +37,7 @@ class SplitCache:
 
     def __call__(self, checkpoint: dict[str, Any]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         if self.data is None:
-            settings = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+            settings = upgrade_data_settings(checkpoint.get("datamodule_hyper_parameters") or {})
             settings.update(download=False, track_test=False)
             settings.update(self.override)
             datamodule = MNISTDataModule(**settings)
@@ -57,7 +58,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     def evaluate_path(path: Path) -> dict[str, Any]:
         return evaluate_checkpoint(path, splits, cfg.split, cfg.weights, (cfg.get("data") or {}).get("eval_batch_size"))
 
-    output = Path(cfg.output) if cfg.output else Path(output_dir) / "evaluation.json"
+    output = Path(cfg.results_file) if cfg.results_file else Path(output_dir) / "evaluation.json"
     if cfg.watch:
         # Beside a training run: one thread, so the watcher never spins on the cores training uses,
         # at low priority, so the scheduler gives training the cores first (the watcher just lags).

@@ -18,7 +18,7 @@ from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_inp
 from mnist_lightning.io import write_text
 
 log = logging.getLogger(__name__)
-FORMATS = ("text", "json", "csv")
+RESULT_STYLES = ("text", "json", "csv")
 
 
 def classify_files(ckpt: str, inputs: list[str], weights: str | None = None) -> list[dict[str, Any]]:
@@ -67,21 +67,21 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify, print or write the results; a UserError when no input could be read at all."""
-    if cfg.format not in FORMATS:
-        raise invalid_value("format", cfg.format, ", ".join(FORMATS))
+    if cfg.results_as not in RESULT_STYLES:
+        raise invalid_value("results_as", cfg.results_as, ", ".join(RESULT_STYLES))
     required(cfg, "ckpt", "a checkpoint, checkpoints/ or run folder, a .pt2 or an .onnx file")
     required(cfg, "inputs", "image files and/or folders, e.g. inputs=digits/ or inputs=[a.png,b.jpg]")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
     records = classify_files(cfg.ckpt, inputs, cfg.weights)
     if not records:
         raise UserError(f"no image files found in {inputs}")
-    text = render(records, cfg.format)
-    if cfg.output:
+    text = render(records, cfg.results_as)
+    if cfg.results_file:
         try:
-            write_text(cfg.output, text + "\n")
+            write_text(cfg.results_file, text + "\n")
         except OSError as exc:
-            raise UserError(f"cannot write output={cfg.output}: {exc.strerror or exc}") from exc
-        log.info("Predictions written to %s", cfg.output)
+            raise UserError(f"cannot write results_file={cfg.results_file}: {exc.strerror or exc}") from exc
+        log.info("Predictions written to %s", cfg.results_file)
     else:
         print(text)
     if all("error" in r for r in records):

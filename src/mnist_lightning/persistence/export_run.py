@@ -40,7 +40,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
         raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
     path = resolve_checkpoint(required(cfg, "ckpt", "a checkpoint file, a checkpoints folder or a run folder"))
     net, checkpoint, weights = load_mlp(path, cfg.weights)
-    out = Path(cfg.output_dir) if cfg.output_dir else run_folder_of(path) / "export"
+    out = Path(cfg.export_dir) if cfg.export_dir else run_folder_of(path) / "export"
     out.mkdir(parents=True, exist_ok=True)
     stem = cfg.name
     written: dict[str, Path] = {}

@@ -23,10 +23,6 @@ def serve(cfg: DictConfig) -> None:
     if not isinstance(cfg.max_request_bytes, int) or cfg.max_request_bytes <= 0:
         raise invalid_value("max_request_bytes", cfg.max_request_bytes, "an integer > 0")
     threads = cfg.torch_threads
-    if cfg.get("threads") is not None:
-        log.warning("threads= is deprecated: use torch_threads= (the key every program uses); taking threads=%s",
-                    cfg.threads)
-        threads = cfg.threads
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise invalid_value("torch_threads", threads, "an integer >= 1")
     if not isinstance(cfg.top_k, int) or isinstance(cfg.top_k, bool) or cfg.top_k < 1:

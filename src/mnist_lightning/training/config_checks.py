@@ -44,7 +44,7 @@ def validate_train_config(cfg: DictConfig) -> None:
         ("data.batch_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("data.eval_batch_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("data.val_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
-        ("data.split", lambda v: v in ("first", "random"), "'first' or 'random'"),
+        ("data.val_images", lambda v: v in ("first", "random"), "'first' or 'random'"),
         ("trainer.max_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("trainer.val_check_interval", lambda v: _is_int(v) and v > 0, "an integer number of steps > 0"),
         ("trainer.log_every_n_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
