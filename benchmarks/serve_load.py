@@ -1,6 +1,8 @@
 """Load check of the web API: N requests from C concurrent clients on loopback, bounded in count and time.
 
     python benchmarks/serve_load.py --ckpt outputs/<run folder> --data-root ../shared/datasets/mnist
+    python benchmarks/serve_load.py --ckpt ... --data-root ... --hostile 4     # beside 4 hostile clients
+    python benchmarks/serve_load.py --ckpt ... --data-root ... --hostile-cases # each hostile case alone
 
 Starts `python src/serve.py` on a free loopback port (or uses --url), then each client thread
 POSTs real MNIST test digits as PNG files over its own keep-alive connection until the requests
@@ -25,9 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from mnist_lightning.data import load_dataset  # noqa: E402
+from mnist_lightning.data import load_dataset
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import hostile_requests
 
 
 def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
@@ -61,6 +66,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--threads", type=int, default=1, help="server: torch/ORT threads")
+    parser.add_argument("--hostile", type=int, default=0, metavar="K",
+                        help="K more clients sending the hostile mix (hostile_requests.py) meanwhile")
+    parser.add_argument("--hostile-cases", action="store_true",
+                        help="instead of load: each hostile case alone, with status, time and the server's peak RSS")
     args = parser.parse_args()
     if bool(args.ckpt) == bool(args.url):
         parser.error("give exactly one of --ckpt and --url")
@@ -76,6 +85,14 @@ def main() -> None:
 
     process, url = start_server(args.ckpt, args.threads) if args.ckpt else (None, args.url)
     host, port = url.removeprefix("http://").rsplit(":", 1)
+    if args.hostile_cases:
+        try:
+            report_hostile_cases(host, int(port), process)
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+        return
     latencies: list[float] = []
     errors: list[str] = []
     correct = 0
@@ -110,14 +127,43 @@ def main() -> None:
                 connection = http.client.HTTPConnection(host, int(port), timeout=30)
         connection.close()
 
+    health_ms: list[float] = []
+    hostile_sent: list[int] = []
+    stop = threading.Event()
+
+    def hostile_client() -> None:
+        cases = hostile_requests.cases()
+        while not stop.is_set():
+            for case in cases:
+                if stop.is_set():
+                    break
+                try:
+                    hostile_requests.request(host, int(port), case)
+                    hostile_sent.append(1)
+                except OSError:
+                    pass
+
+    def health_probe() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            urllib.request.urlopen(f"{url}/api/health", timeout=30).read()
+            health_ms.append(1000 * (time.perf_counter() - started))
+            time.sleep(0.05)
+
     try:
         started = time.perf_counter()
+        side = [threading.Thread(target=hostile_client) for _ in range(args.hostile)] + [threading.Thread(target=health_probe)]
+        for thread in side:
+            thread.start()
         workers = [threading.Thread(target=client) for _ in range(args.clients)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
         wall = time.perf_counter() - started
+        stop.set()
+        for thread in side:
+            thread.join()
     finally:
         if process is not None:
             process.terminate()
@@ -132,6 +178,36 @@ def main() -> None:
               f"   max {ms[-1]:.1f} ms")
     print(f"errors {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
     print(f"accuracy of the answers {correct / max(1, len(latencies)):.4f} on {len(latencies)} real test digits")
+    if health_ms:
+        health_ms.sort()
+        print(f"/api/health meanwhile: p50 {statistics.median(health_ms):.1f} ms   p99 "
+              f"{health_ms[min(len(health_ms) - 1, int(0.99 * len(health_ms)))]:.1f} ms ({len(health_ms)} probes)"
+              + (f"; {len(hostile_sent)} hostile requests from {args.hostile} clients" if args.hostile else ""))
+
+
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def report_hostile_cases(host: str, port: int, process: subprocess.Popen | None) -> None:
+    """Each hostile case alone: status, seconds, and the server's peak RSS over idle (when we started it)."""
+    print(f"{'case':32s} {'bytes':>9s} {'status':>6s} {'time':>7s} {'peak RSS over idle':>18s}  detail")
+    for case in hostile_requests.cases():
+        idle = peak_rss_mb(process.pid, "VmRSS") if process else float("nan")
+        if process:
+            Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # VmHWM counts from here
+        started = time.perf_counter()
+        try:
+            status, _, body = hostile_requests.request(host, port, case)
+            detail = body.decode("utf-8", "replace").replace("\n", " ")[:90]
+        except OSError as exc:
+            status, detail = 0, f"{type(exc).__name__}: {exc}"
+        elapsed = time.perf_counter() - started
+        over = peak_rss_mb(process.pid) - idle if process else float("nan")
+        print(f"{case.name:32s} {len(case.body):>9,d} {status:>6d} {elapsed:>6.2f}s {over:>15.0f} MB  {detail}")
 
 
 if __name__ == "__main__":

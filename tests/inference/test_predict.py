@@ -10,7 +10,13 @@ import torch
 from PIL import Image
 
 from mnist_lightning.errors import DataError
-from mnist_lightning.inference.preprocess import NoDigit, mnist_input, mnist_style, shift_with_zero_fill, to_white_on_black
+from mnist_lightning.inference.preprocess import (
+    NoDigit,
+    mnist_input,
+    mnist_style,
+    shift_with_zero_fill,
+    to_white_on_black,
+)
 from mnist_lightning.persistence.restore import load_mlp
 from tests.helpers import huge_png, run_script, synthetic_digits
 
@@ -111,3 +117,85 @@ def test_predict_with_only_missing_or_broken_inputs_fails(trained_run, tmp_path)
 def test_predict_without_inputs_is_a_clear_error(trained_run):
     result = run_script("predict.py", f"ckpt={trained_run}")
     assert result.returncode == 2 and "inputs=" in result.stderr
+
+
+def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _stroke_seven(size: int = 280) -> Image.Image:
+    """A black 7 on white, as a photo of paper would show it."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(image).line([(size * 0.25, size * 0.2), (size * 0.75, size * 0.2), (size * 0.45, size * 0.85)],
+                               fill=0, width=size // 12)
+    return image
+
+
+def test_a_photo_stored_rotated_is_read_upright_as_its_exif_orientation_says():
+    upright = _stroke_seven()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view": what phones write for a portrait photo
+    stored = _encoded(upright.rotate(90, expand=True), "JPEG", quality=95, exif=exif.tobytes())
+    plain = _encoded(upright.rotate(90, expand=True), "JPEG", quality=95)
+    seen, want = mnist_input(stored), mnist_input(_encoded(upright, "JPEG", quality=95))
+    assert np.abs(seen - want).max() < 0.1  # the same digit, up to JPEG rounding
+    assert np.abs(mnist_input(plain) - want).max() > 0.5  # without the tag it would be sideways
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    stroke16 = np.zeros((100, 100), dtype=np.uint16)
+    stroke16[20:80, 45:55] = 32768  # a 50%-grey stroke on black, 16 bits per pixel
+    stroke8 = (stroke16 // 257).astype(np.uint8)
+    from_16 = mnist_input(_encoded(Image.fromarray(stroke16), "PNG"))
+    assert Image.open(io.BytesIO(_encoded(Image.fromarray(stroke16), "PNG"))).mode.startswith("I")
+    assert np.abs(from_16 - mnist_input(_png(stroke8))).max() < 2 / 255
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "ICO", "PPM", "TGA"])
+def test_only_the_formats_a_digit_comes_in_are_decoded(fmt):
+    image = _stroke_seven(64).convert("RGB")
+    with pytest.raises(DataError, match=r"not a PNG, JPEG, GIF, BMP or WebP image") as error:
+        mnist_input(_encoded(image, fmt), "the upload")
+    assert "0x" not in str(error.value) and "BytesIO" not in str(error.value)
+
+
+def test_eps_is_never_handed_to_an_interpreter():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n0 0 moveto 10 10 lineto stroke\nshowpage\n"
+    with pytest.raises(DataError, match="not a PNG, JPEG"):
+        mnist_input(eps, "the upload")
+
+
+@pytest.mark.parametrize("fmt, keep", [("PNG", 400), ("GIF", 300), ("BMP", 5000), ("WEBP", 200), ("JPEG", 1500)])
+def test_a_file_cut_short_is_refused_not_guessed(fmt, keep):
+    whole = _encoded(_stroke_seven(), fmt)
+    assert mnist_input(whole).sum() > 10
+    with pytest.raises(DataError, match="cut short"):
+        mnist_input(whole[:keep], "the upload")
+
+
+def test_a_jpeg_declaring_more_pixels_than_its_data_codes_is_refused():
+    import struct
+
+    small = bytearray(_encoded(Image.new("L", (16, 16), 128), "JPEG"))
+    frame = small.find(b"\xff\xc0")
+    small[frame + 5 : frame + 9] = struct.pack(">HH", 7000, 7000)  # the header now says 49 Mpx; 333 bytes of data
+    with pytest.raises(DataError, match="declares 7000x7000 pixels but holds only"):
+        mnist_input(bytes(small), "the upload")
+
+
+def test_large_images_are_decoded_within_budget():
+    from mnist_lightning.inference import preprocess
+
+    photo = _encoded(_stroke_seven(1000).resize((4000, 3000)), "JPEG", quality=85)  # a 12-Mpx phone photo
+    grey = preprocess.load_grey(photo)
+    assert grey.size <= 4 * preprocess.WORK_PIXELS  # decoded at reduced scale (draft mode), not 12 Mpx
+    assert np.abs(mnist_input(photo) - mnist_input(_encoded(_stroke_seven(1000).resize((400, 300)), "JPEG"))).max() < 0.25
+    screen = np.full((2160, 3840), 255, dtype=np.uint8)
+    screen[500:1500, 1800:2000] = 0
+    assert preprocess.load_grey(_png(screen)).size <= preprocess.WORK_PIXELS  # a 4K screenshot: reduced
+    with pytest.raises(DataError, match="limit 8,294,400 pixels for a PNG"):
+        mnist_input(huge_png(4000, 2200), "the upload")

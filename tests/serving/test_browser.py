@@ -91,11 +91,18 @@ def draw(page, strokes: list[list[tuple[float, float]]]) -> str:
     return settled_digit(page, before)
 
 
+def wait_until(page, expression: str, timeout_s: float = 30.0) -> None:
+    """Poll a JS expression from here (the page's CSP forbids the in-page eval wait_for_function uses)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
 def settled_digit(page, before: int) -> str:
     """Wait for the answers to requests sent after `before` to arrive; the prediction shown then."""
-    page.wait_for_function(
-        f"document.body.dataset.busy === '0' && Number(document.body.dataset.completed) > {before}", timeout=30_000
-    )
+    wait_until(page, f"document.body.dataset.busy === '0' && Number(document.body.dataset.completed) > {before}")
     return page.get_attribute("#prediction", "data-digit")
 
 
@@ -115,15 +122,22 @@ def assert_shows_the_finished_drawing(page, url: str) -> None:
     assert shown_input(page) == [round(255 * v) for row in answer["input"] for v in row]
 
 
+def requests_csp(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.headers["content-security-policy"]
+
+
 def test_drawing_and_uploading_digits_in_chromium(server, browser, tmp_path, real_run):
     url, _ = server
     page = browser.new_page(viewport={"width": 900, "height": 720})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)  # CSP violations
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
-    page.wait_for_function("document.getElementById('model').textContent.includes('step 2000')")
+    assert "script-src 'self'" in requests_csp(url)  # the page runs under its CSP
+    wait_until(page, "document.getElementById('model').textContent.includes('step 2000')")
 
     assert draw(page, [[(0.5, 0.12), (0.5, 0.88)]]) == "1"  # a vertical stroke
     assert_shows_the_finished_drawing(page, url)
@@ -165,7 +179,7 @@ def test_the_page_fits_a_phone_screen(server, browser, tmp_path):
 
 def test_the_server_keeps_answering_concurrent_requests(server):
     url, log = server
-    images, labels = mnist_test_digits()
+    images, _labels = mnist_test_digits()
     bodies = [png_bytes(images[i].numpy()) for i in range(16)]
 
     def post(i: int) -> int:

@@ -6,20 +6,27 @@ the model is loaded once, by the caller, and shared by every request.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from mnist_lightning.errors import DataError
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import LoadedModel
 from mnist_lightning.inference.preprocess import NoDigit, mnist_input
 from mnist_lightning.serving.limits import BodySizeLimit
+from mnist_lightning.serving.security import LOOPBACK_HOSTS, SameSiteGuard
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "application/octet-stream")
@@ -44,36 +51,89 @@ PREDICT_BODY = {
 }
 
 
-def _pixels_row(payload: Any) -> np.ndarray:
+MAX_JSON_BYTES = 64_000  # 784 numbers need ~2-16 KB; larger JSON is refused before it is parsed
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without parameters, lower-cased (types are case-insensitive)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON body, or 400 with one line (bad syntax, nesting too deep, a number too large)."""
+    if len(body) > MAX_JSON_BYTES:
+        raise HTTPException(413, f"JSON body too large: {len(body):,} bytes (the limit is {MAX_JSON_BYTES:,}); "
+                                 "send 784 pixel values")
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise HTTPException(400, "the JSON body is nested too deeply") from exc
+    except ValueError as exc:  # also integers past Python's digit limit
+        raise HTTPException(400, "the body is not valid JSON") from exc
+
+
+def pixels_row(payload: Any) -> np.ndarray:
     """A JSON body's 784 pixel values, as the model's input row (no preprocessing: already MNIST-style)."""
     pixels = payload.get("pixels") if isinstance(payload, dict) else payload
     if not isinstance(pixels, list) or len(pixels) != 784:
-        found = len(pixels) if isinstance(pixels, list) else type(pixels).__name__
+        found = f"{len(pixels)} values" if isinstance(pixels, list) else f"a JSON {_json_type(pixels)}"
         raise HTTPException(422, f"expected 'pixels': a list of 784 numbers (28x28), got {found}")
+    if not all(type(value) in (int, float) for value in pixels):  # not bool, str, list, null
+        raise HTTPException(422, "'pixels' must hold numbers only (no strings, booleans, lists or null)")
     try:
-        row = np.asarray(pixels, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise HTTPException(422, "'pixels' must hold numbers only") from exc
+        row = np.array(pixels, dtype=np.float64)
+    except OverflowError as exc:  # an integer with hundreds of digits
+        raise HTTPException(422, "'pixels' values must be numbers in [0, 1]") from exc
     if not np.isfinite(row).all() or row.min() < 0 or row.max() > 1:
         raise HTTPException(422, "'pixels' values must be finite numbers in [0, 1]")
-    return row
+    return row.astype(np.float32)
 
 
-async def _image_bytes(request: Request) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        form = await request.form()
+def _json_type(value: Any) -> str:
+    return {dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+async def read_image(request: Request) -> bytes:
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=4)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise HTTPException(400, "multipart body without a 'file' field holding the image")
         return await upload.read()
-    if content_type in IMAGE_TYPES or not content_type:
+    if kind in IMAGE_TYPES or not kind:
         return await request.body()
-    raise HTTPException(415, f"unsupported content type {content_type!r}: send an image, a form with 'file', or JSON 'pixels'")
+    raise HTTPException(415, f"unsupported content type {kind!r}: send an image, a form with 'file', or JSON 'pixels'")
 
 
-def create_app(model: LoadedModel, max_request_bytes: int = 2_000_000, top_k: int = 3) -> FastAPI:
-    """The app around an already loaded model; bodies over `max_request_bytes` get 413."""
+class DecodeSlots:
+    """At most `slots` images decode at once (each may take tens of MB for a moment); a request
+    that waits longer than `wait_s` for a slot gets 503 with Retry-After."""
+
+    def __init__(self, slots: int, wait_s: float = 5.0) -> None:
+        self.semaphore, self.wait_s = asyncio.Semaphore(slots), wait_s
+
+    async def run(self, work: Any, *args: Any) -> Any:
+        try:
+            await asyncio.wait_for(self.semaphore.acquire(), self.wait_s)
+        except TimeoutError as exc:
+            raise HTTPException(503, "busy: too many images are being read; retry in a second",
+                                headers={"Retry-After": "1"}) from exc
+        try:
+            return await run_in_threadpool(work, *args)
+        finally:
+            self.semaphore.release()
+
+
+def create_app(
+    model: LoadedModel,
+    max_request_bytes: int = 2_000_000,
+    top_k: int = 3,
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+    decode_slots: int = 2,
+) -> FastAPI:
+    """The app around an already loaded model; bodies over `max_request_bytes` get 413, requests
+    naming another Host 400, cross-site POSTs 403."""
     app = FastAPI(
         title="MNIST MLP",
         description="Classify a handwritten digit: a PNG/JPEG image or 784 pixel values.",
@@ -82,9 +142,12 @@ def create_app(model: LoadedModel, max_request_bytes: int = 2_000_000, top_k: in
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    info = {**model.info, "file": Path(model.info["file"]).name}  # no server paths in answers
+    slots = DecodeSlots(decode_slots)
+
     def answer(row: np.ndarray) -> dict[str, Any]:
         result = classify_rows(model.predict, row[None, :], top_k)[0]
-        return {**result, "input": np.round(row.reshape(28, 28), 3).tolist(), "model": model.info}
+        return {**result, "input": np.round(row.reshape(28, 28), 3).tolist(), "model": info}
 
     def classify_image(data: bytes) -> dict[str, Any]:
         if not data:
@@ -92,7 +155,7 @@ def create_app(model: LoadedModel, max_request_bytes: int = 2_000_000, top_k: in
         try:
             return answer(mnist_input(data, "the uploaded image"))
         except NoDigit as exc:
-            return {"digit": None, "probability": None, "top": [], "message": str(exc), "input": None, "model": model.info}
+            return {"digit": None, "probability": None, "top": [], "message": str(exc), "input": None, "model": info}
         except DataError as exc:
             raise HTTPException(400, str(exc)) from exc
 
@@ -103,19 +166,24 @@ def create_app(model: LoadedModel, max_request_bytes: int = 2_000_000, top_k: in
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         """The loaded model: format, file, training step and weights (EMA or raw)."""
-        return {"status": "ok", "model": model.info, "max_request_bytes": max_request_bytes}
+        return {"status": "ok", "model": info, "max_request_bytes": max_request_bytes}
 
     @app.post("/api/predict", openapi_extra=PREDICT_BODY)
     async def predict(request: Request) -> JSONResponse:
         """The top-k digits with probabilities, the 28x28 input the model saw, and the model's step/weights."""
-        if request.headers.get("content-type", "").startswith("application/json"):
-            try:
-                payload = await request.json()
-            except ValueError as exc:
-                raise HTTPException(400, "the body is not valid JSON") from exc
-            return JSONResponse(await run_in_threadpool(answer, _pixels_row(payload)))
-        data = await _image_bytes(request)
-        return JSONResponse(await run_in_threadpool(classify_image, data))
+        if media_type(request) == "application/json":
+            payload = await run_in_threadpool(parse_json, await request.body())  # off the event loop
+            return JSONResponse(await run_in_threadpool(answer, pixels_row(payload)))
+        data = await read_image(request)
+        return JSONResponse(await slots.run(classify_image, data))
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_went_away(request: Request, exc: ClientDisconnect) -> Response:
+        log.info("A client at %s went away before its request was in", request.client.host if request.client else "?")
+        return Response(status_code=499)  # never sent: the connection is gone
+
+    # The last added runs first: host and same-site checks (and security headers on every answer),
+    # then the size limit, all before any body is read.
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    app.add_middleware(SameSiteGuard, allowed_hosts=allowed_hosts)
     return app

@@ -114,9 +114,20 @@
       const item = document.createElement("li");
       item.dataset.digit = String(entry.digit);
       const percent = (100 * entry.probability).toFixed(1);
-      item.innerHTML = `<span class="d">${entry.digit}</span><span class="bar"><span class="fill" style="width:${percent}%; display:block"></span></span><span class="p">${percent}%</span>`;
+      const fill = span("fill", "");
+      fill.style.width = `${percent}%`;  // set through the DOM: the page's CSP allows no inline style attributes
+      const bar = span("bar", "");
+      bar.appendChild(fill);
+      item.append(span("d", String(entry.digit)), bar, span("p", `${percent}%`));
       bars.appendChild(item);
     }
+  }
+
+  function span(className, text) {
+    const element = document.createElement("span");
+    element.className = className;
+    element.textContent = text;
+    return element;
   }
 
   function drawSeen(rows) {

@@ -1,0 +1,58 @@
+"""Slow clients: a request (headers and body) must arrive within a deadline, or the connection closes.
+
+uvicorn times out idle keep-alive connections, but not a new connection that sends nothing, a
+header cut off mid-way or a body trickling in a byte at a time: each would hold a socket for as
+long as the client likes. This protocol adds the deadline a proxy would (nginx's
+client_header_timeout / client_body_timeout), counted from the connection or the previous answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+
+def deadline_protocol(seconds: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, closing connections whose request is not in within `seconds`."""
+
+    class RequestDeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
+                self._disarm()  # the whole request is in: answering it may take as long as it needs
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()  # the next request on this connection has the same deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            if not self.transport.is_closing():  # an app still reading the body sees a disconnect
+                log.debug("Closed a connection from %s: its request did not arrive within %g s", self.client, seconds)
+                self.transport.close()
+
+    return RequestDeadlineProtocol

@@ -1,0 +1,113 @@
+"""The hostile set against a real server process: each case's status and one-line detail, slow
+clients cut off, the server alive afterwards and its memory bounded whatever the concurrency."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+from tests.serving.test_browser import free_port
+
+spec = importlib.util.spec_from_file_location("hostile_requests", PROJECT_ROOT / "benchmarks" / "hostile_requests.py")
+hostile = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = hostile  # dataclasses look their module up there
+spec.loader.exec_module(hostile)
+
+REQUEST_TIMEOUT = 3  # seconds a client has for its whole request, in this test's server
+RSS_BUDGET_MB = 300  # peak over idle, whatever the concurrency
+
+
+def rss_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(field)
+
+
+@pytest.fixture(scope="module")
+def server(trained_run, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "src" / "serve.py"), f"ckpt={trained_run}", f"port={port}",
+             f"request_timeout={REQUEST_TIMEOUT}", f"hydra.run.dir={log.parent}"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    yield process, port, log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def alive(port: int) -> bool:
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10).read())["status"] == "ok"
+
+
+def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(server):
+    process, port, log = server
+    cases = hostile.cases()
+    idle = rss_mb(process.pid, "VmRSS")
+    Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # peak RSS (VmHWM) counts from here
+    for case in cases:
+        status, headers, body = hostile.request("127.0.0.1", port, case)
+        assert status == case.status, (case.name, status, body[:300])
+        assert headers.get("x-content-type-options") == "nosniff", case.name
+        if status >= 400:
+            detail = json.loads(body)["detail"]
+            assert case.detail in detail and "\n" not in detail, (case.name, detail)
+            assert not re.search(r"0x[0-9a-f]{6,}|/tmp/|/home/|<\w+", detail), (case.name, detail)  # no reprs, no paths
+    heavy = [case for case in cases if case.name in ("png-palette-4k", "png-ink-4k-rgba", "png-ink-49mpx",
+                                                      "jpeg-declares-49mpx-truncated", "webp-49mpx")]
+    with ThreadPoolExecutor(24) as pool:  # many at once: decodes queue for their slots
+        answers = list(pool.map(lambda case: hostile.request("127.0.0.1", port, case)[0], heavy * 5))
+    assert set(answers) <= {200, 400, 503}, answers
+    peak = rss_mb(process.pid, "VmHWM")
+    assert peak <= idle + RSS_BUDGET_MB, f"peak RSS {peak:.0f} MB, idle {idle:.0f} MB"
+    assert alive(port)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("name", ["idle-connection", "partial-headers", "body-short-of-length", "body-1-byte-per-0.5s"])
+def test_a_client_that_never_finishes_its_request_is_cut_off(server, name):
+    _process, port, log = server
+    sent = hostile.slow_clients("127.0.0.1", port)[name]
+    first, trickle = sent if isinstance(sent, tuple) else (sent, b"")
+    held = hostile.held_open_seconds("127.0.0.1", port, first, trickle, give_up=30)
+    assert held < REQUEST_TIMEOUT + 3, f"{name}: held open {held:.1f} s"
+    assert alive(port)
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_client_vanishing_mid_body_is_one_log_line(server):
+    _process, port, log = server
+    before = len(log.read_text())
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 100000\r\n\r\n" + b"x" * 5000)
+            time.sleep(0.05)
+    time.sleep(0.5)
+    text = log.read_text()[before:]
+    assert alive(port) and "Traceback" not in text and "ClientDisconnect" not in text
+    assert 1 <= text.count("went away before its request was in") <= 20
