@@ -61,15 +61,26 @@ def media_type(request: Request) -> str:
 
 def parse_json(body: bytes) -> Any:
     """A JSON body, or 400 with one line (bad syntax, nesting too deep, a number too large)."""
-    if len(body) > MAX_JSON_BYTES:
-        raise HTTPException(413, f"JSON body too large: {len(body):,} bytes (the limit is {MAX_JSON_BYTES:,}); "
-                                 "send 784 pixel values")
     try:
         return json.loads(body)
     except RecursionError as exc:
         raise HTTPException(400, "the JSON body is nested too deeply") from exc
     except ValueError as exc:  # also integers past Python's digit limit
         raise HTTPException(400, "the body is not valid JSON") from exc
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body if it is at most `limit` bytes, else 413. Bytes past the limit are read and dropped,
+    not kept: a client that sends its whole body before reading the answer (urllib) gets the 413
+    instead of a reset connection."""
+    body, size = bytearray(), 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            body += chunk
+    if size > limit:
+        raise HTTPException(413, f"JSON body too large: {size:,} bytes (the limit is {limit:,}); send 784 pixel values")
+    return bytes(body)
 
 
 def pixels_row(payload: Any) -> np.ndarray:
@@ -172,7 +183,7 @@ def create_app(
     async def predict(request: Request) -> JSONResponse:
         """The top-k digits with probabilities, the 28x28 input the model saw, and the model's step/weights."""
         if media_type(request) == "application/json":
-            payload = await run_in_threadpool(parse_json, await request.body())  # off the event loop
+            payload = await run_in_threadpool(parse_json, await read_capped(request, MAX_JSON_BYTES))  # off the loop
             return JSONResponse(await run_in_threadpool(answer, pixels_row(payload)))
         data = await read_image(request)
         return JSONResponse(await slots.run(classify_image, data))
