@@ -11,10 +11,10 @@ import sys
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning.cli import quiet_console, run_hydra_app, run_reporting_errors
-from mnist_lightning.errors import UserError
+from mnist_lightning.errors import ConfigError, UserError
 from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 from mnist_lightning.renamed_keys import rename_overrides
@@ -26,22 +26,45 @@ PROGRAMS = {  # config name -> the function that runs it, as module:function
     "predict": "mnist_lightning.inference.run:app",
     "serve": "mnist_lightning.serving.run:app",
 }
+# Checks that need no Lightning import, run before the program's own imports (seconds sooner).
+PRECHECKS = {"train": "mnist_lightning.training.config_checks:validate_train_config"}
+REQUIRED = {  # the `???` keys of conf/, and what they take
+    "ckpt": "a checkpoint file, a checkpoints/ or run folder (predict and serve: also an exported .pt2/.onnx)",
+    "inputs": "image files and/or folders",
+}
 
 
 def launch(config_name: str) -> None:
     """Compose conf/<config_name>.yaml with the command line and run the program on it."""
-    module_name, function_name = PROGRAMS[config_name].split(":")
     request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
     sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
     setup_hydra(sys.argv[1:])
 
     @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
     def main(cfg: DictConfig) -> Any:
-        program = getattr(importlib.import_module(module_name), function_name)
-        quiet_console()  # after the program's imports: `import lightning` adds a handler to remove
-        return run_reporting_errors(lambda: program(cfg))
+        def run() -> Any:
+            check_before_importing(config_name, cfg)
+            program = resolve(PROGRAMS[config_name])
+            quiet_console()  # after the program's imports: `import lightning` adds a handler to remove
+            return program(cfg)
+
+        return run_reporting_errors(run)
 
     run_hydra_app(main, config_name)
+
+
+def resolve(target: str) -> Any:
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def check_before_importing(config_name: str, cfg: DictConfig) -> None:
+    """Missing required keys and (train) invalid values, before the program imports torch/Lightning."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{missing[0]} is required: {REQUIRED.get(missing[0], 'see --help')} (see --help)")
+    if config_name in PRECHECKS:
+        resolve(PRECHECKS[config_name])(cfg)
 
 
 def train() -> None:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from scipy import stats as scipy_stats
 
+from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.study.aggregate import aggregate, mixed_machines_note
 from mnist_lightning.study.runs import Run
 from mnist_lightning.study.stats import pearson, std, summary, welch_interval
@@ -219,3 +220,15 @@ def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy
     assert "## Optuna search" in text and "re-trained after the search with 2 seeds (measured once" in text
     assert f"{mean_test:.4f}" in text
     assert "| val_acc (maximised) | status |" in text and f"Best val_acc {best.best_value:.4f} with" in text
+
+
+def test_a_failing_retrain_of_the_best_configuration_is_reported(tmp_path, monkeypatch, caplog):
+    from mnist_lightning.study import search
+
+    monkeypatch.setattr(search, "best_command", lambda sweep, runs: ["no_such_key=1"])  # the child exits 2
+    monkeypatch.setattr(search, "find_runs", lambda sweep: [])
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT / "src"))  # as setup_hydra() sets it for a checkout
+    with caplog.at_level("ERROR"):
+        target = search.retrain_best(tmp_path, seeds=1)
+    assert target == tmp_path / "best_retrained"
+    assert "Re-training the best configuration failed (exit 2)" in caplog.text
