@@ -141,17 +141,6 @@ def test_a_typo_gets_the_nearest_valid_key(tmp_path):
     assert result.returncode == 2 and "Did you mean results_as?" in result.stderr
 
 
-def test_data_root_and_the_data_group_work_in_the_evaluator(trained_run, synthetic_root, tmp_path):
-    for i, extra in enumerate(([f"data.root={synthetic_root}"], ["data=mnist", f"data.root={synthetic_root}"])):
-        result = run_script("evaluate.py", f"ckpt={trained_run}", *extra, f"hydra.run.dir={tmp_path / str(i)}")
-        assert result.returncode == 0, result.stderr[-2000:]
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    result = run_script("evaluate.py", f"ckpt={trained_run}", f"data.root={empty}", f"hydra.run.dir={tmp_path / 'e'}")
-    output = result.stdout + result.stderr
-    assert result.returncode == 2 and "mnist not found" in output and str(empty) in output
-
-
 def test_resume_from_a_truncated_checkpoint_is_one_line(trained_run, synthetic_root, tmp_path):
     good = (trained_run / "checkpoints" / "last.ckpt").read_bytes()
     truncated = tmp_path / "half.ckpt"
@@ -172,14 +161,6 @@ def test_resume_with_another_width_names_what_the_checkpoint_holds(trained_run, 
     assert "this run asks for model.hidden=[64]" in output
 
 
-def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthetic_root, tmp_path):
-    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=80), f"ckpt_path={trained_run}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["step"] == 80 and [h["step"] for h in metrics["history"]] == [80]
-    assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in result.stdout + result.stderr
-
-
 def test_a_missing_resume_folder_is_not_called_an_output_folder_problem(synthetic_root, tmp_path):
     result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=20),
                         f"ckpt_path={tmp_path}")  # a folder without checkpoints
@@ -198,44 +179,6 @@ def test_the_console_is_quiet_and_the_bar_counts_steps(synthetic_root, tmp_path)
     log = (tmp_path / "train.log").read_text()
     assert "After 40 training step(s), validation accuracy using average model is" in log
     assert "After 40 training step(s), test accuracy using average model is" in log
-
-
-def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root, tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path, steps=40), "logger=many")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "metrics.csv").is_file()  # logger=many: CSV too
-    events = EventAccumulator(str(tmp_path))
-    events.Reload()
-    scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw", "test/acc_ema", "test/acc_raw", "hparam/test_acc"} <= scalars
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert events.Scalars("hparam/test_acc")[-1].value == pytest.approx(metrics["test_acc"])
-    assert events.Scalars("val/acc_ema")[-1].value == pytest.approx(metrics["val_acc_ema"])
-    content = events.PluginTagToContent("hparams")
-    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-    assert start.hparams["lr"].number_value == pytest.approx(0.1) and start.hparams["model.hidden"].string_value == "[500]"
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    assert {m.name.tag for m in experiment.metric_infos} == {"hparam/val_acc", "hparam/best_val_acc", "hparam/test_acc"}
-
-
-@pytest.mark.parametrize(
-    "mode, check",
-    [
-        ("debug=fdr", lambda out, m: m["step"] == 1),
-        ("debug=limit", lambda out, m: m["step"] == 60 and [h["step"] for h in m["history"]] == [20, 40, 60]),
-        ("debug=overfit", lambda out, m: m["weights"] == "raw" and m["step"] == 100),
-        ("debug=profiler", lambda out, m: "FIT Profiler Report" in (out / "fit-profile.txt").read_text()),
-    ],
-)
-def test_debug_modes(synthetic_root, tmp_path, mode, check):
-    extra = ["trainer.max_steps=100"] if mode in ("debug=overfit", "debug=profiler") else []
-    overrides = [o for o in small_run_overrides(synthetic_root, tmp_path, steps=40) if not o.startswith("trainer.")]
-    result = run_script("train.py", *overrides, mode, *extra)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert check(tmp_path, json.loads((tmp_path / "metrics.json").read_text()))
 
 
 def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):

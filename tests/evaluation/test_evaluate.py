@@ -141,3 +141,16 @@ def test_evaluation_takes_the_class_count_from_the_model_and_batches_as_asked():
     metrics = evaluate_model(net, images, labels, batch_size=3)
     assert len(metrics["per_class_accuracy"]) == 3 and len(metrics["confusion_matrix"]) == 3
     assert calls == [3, 3, 1] and metrics["num_examples"] == 7
+
+
+def test_data_root_and_the_data_group_work_in_the_evaluator(trained_run, synthetic_root, tmp_path):
+    from mnist_lightning.errors import DataError
+
+    for i, extra in enumerate(([f"data.root={synthetic_root}"], ["data=mnist", f"data.root={synthetic_root}"])):
+        [result] = evaluate(compose_config("evaluate", [f"ckpt={trained_run}", *extra]), tmp_path / str(i))
+        assert result["step"] == 60 and 0 < result["accuracy"] <= 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="mnist not found") as error:
+        evaluate(compose_config("evaluate", [f"ckpt={trained_run}", f"data.root={empty}"]), tmp_path / "e")
+    assert str(empty) in str(error.value)

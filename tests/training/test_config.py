@@ -86,3 +86,19 @@ def test_ema_on_off_are_strings_not_yaml_booleans():
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=rf"invalid config value {key}="):
         validate_train_config(compose_train([override]))
+
+
+LOCAL_REQUIRED = {"train": [], "evaluate": ["ckpt=x"], "export": ["ckpt=x"], "predict": ["ckpt=x", "inputs=x"],
+                  "serve": ["ckpt=x"]}
+
+
+@pytest.mark.parametrize("program", sorted(LOCAL_REQUIRED))
+def test_a_local_file_sets_data_root_once_for_every_program(program, tmp_path):
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "default.yaml").write_text((CONF / "local" / "example.yaml").read_text())
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"  # where conf/local/default.yaml would be
+    cfg = compose_config(program, [*LOCAL_REQUIRED[program], searchpath])
+    assert cfg.data.root == "/data/mnist"
+    assert compose_config(program, [*LOCAL_REQUIRED[program], searchpath, "data.root=/elsewhere"]).data.root == "/elsewhere"
+    without = compose_config(program, LOCAL_REQUIRED[program])  # no local file: the program's own default
+    assert without.data.root != "/data/mnist"

@@ -140,3 +140,47 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
     assert a["global_step"] == b["global_step"] == 120
     for name, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][name]), name  # raw weights, EMA, n_averaged: bitwise
+
+
+def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    train(compose_train([*small_run_overrides(synthetic_root, tmp_path, steps=40), "logger=many"]), tmp_path)
+    assert (tmp_path / "metrics.csv").is_file()  # logger=many: CSV too
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw", "test/acc_ema", "test/acc_raw", "hparam/test_acc"} <= scalars
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert events.Scalars("hparam/test_acc")[-1].value == pytest.approx(metrics["test_acc"])
+    assert events.Scalars("val/acc_ema")[-1].value == pytest.approx(metrics["val_acc_ema"])
+    content = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["lr"].number_value == pytest.approx(0.1) and start.hparams["model.hidden"].string_value == "[500]"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    assert {m.name.tag for m in experiment.metric_infos} == {"hparam/val_acc", "hparam/best_val_acc", "hparam/test_acc"}
+
+
+@pytest.mark.parametrize(
+    "mode, check",
+    [
+        ("debug=fdr", lambda out, m: m["step"] == 1),
+        ("debug=limit", lambda out, m: m["step"] == 60 and [h["step"] for h in m["history"]] == [20, 40, 60]),
+        ("debug=overfit", lambda out, m: m["weights"] == "raw" and m["step"] == 100),
+        ("debug=profiler", lambda out, m: "FIT Profiler Report" in (out / "fit-profile.txt").read_text()),
+    ],
+)
+def test_debug_modes(synthetic_root, tmp_path, mode, check):
+    extra = ["trainer.max_steps=100"] if mode in ("debug=overfit", "debug=profiler") else []
+    overrides = [o for o in small_run_overrides(synthetic_root, tmp_path, steps=40) if not o.startswith("trainer.")]
+    train(compose_train([*overrides, mode, *extra]), tmp_path)  # in-process, as the template tests its debug modes
+    assert check(tmp_path, json.loads((tmp_path / "metrics.json").read_text()))
+
+
+def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthetic_root, tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        metrics = train(compose_train([*small_run_overrides(synthetic_root, tmp_path, steps=80), f"ckpt_path={trained_run}"]),
+                        tmp_path)
+    assert metrics["step"] == 80 and [h["step"] for h in metrics["history"]] == [80]
+    assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in caplog.text
