@@ -17,15 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from mnist_lightning.data import load_dataset  # noqa: E402
-from mnist_lightning.data.datamodule import to_features  # noqa: E402
-from mnist_lightning.inference.predictors import load_model  # noqa: E402
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint  # noqa: E402
-from mnist_lightning.persistence.export import export_onnx, export_pt2  # noqa: E402
-from mnist_lightning.persistence.restore import load_mlp  # noqa: E402
+from mnist_lightning.data import load_dataset
+from mnist_lightning.data.datamodule import to_features
+from mnist_lightning.inference.predictors import load_model
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint
+from mnist_lightning.persistence.export import export_onnx, export_pt2
+from mnist_lightning.persistence.restore import load_mlp
 
 
 def images_per_second(predict, images: np.ndarray, batch: int, repeats: int) -> tuple[float, np.ndarray]:

@@ -45,23 +45,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 TF1_PROGRAM = ROOT.parent / "shared" / "reference" / "tf1_tutorial.py"
 
-from mnist_lightning.numerics import request_thread_count_invariant_gemms  # noqa: E402
+from mnist_lightning.numerics import request_thread_count_invariant_gemms
 
 request_thread_count_invariant_gemms()  # the plain loop computes like the programs do
 
-import lightning as L  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 
-from mnist_lightning.hydra_setup import CONFIG_DIR  # noqa: E402
-from mnist_lightning.data import TensorBatcher  # noqa: E402
-from mnist_lightning.data.datamodule import MNISTDataModule  # noqa: E402
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES, fused_forward  # noqa: E402
-from mnist_lightning.training import MNISTClassifier  # noqa: E402
-from mnist_lightning.training.ema import ExponentialMovingAverage  # noqa: E402
-from mnist_lightning.training.run import build  # noqa: E402
-from mnist_lightning.training.schedule import ExponentialDecay  # noqa: E402
+from mnist_lightning.data import TensorBatcher
+from mnist_lightning.data.datamodule import MNISTDataModule
+from mnist_lightning.hydra_setup import CONFIG_DIR
+from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES, fused_forward
+from mnist_lightning.training import MNISTClassifier
+from mnist_lightning.training.ema import ExponentialMovingAverage
+from mnist_lightning.training.run import build
+from mnist_lightning.training.schedule import ExponentialDecay
 
 
 def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32") -> float:
@@ -167,7 +167,7 @@ def tf1(python: str, steps: int, seed: int, data_root: str) -> dict[str, float]:
 
 
 def has_tensorflow(python: str) -> bool:
-    probe = subprocess.run([python, "-c", "import tensorflow"], capture_output=True, timeout=300)
+    probe = subprocess.run([python, "-c", "import tensorflow"], capture_output=True, timeout=300, check=False)
     return probe.returncode == 0
 
 

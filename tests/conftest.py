@@ -15,7 +15,7 @@ request_thread_count_invariant_gemms()  # as the programs do, before any test co
 # spin while waiting would stall each other (~0.2x). Waiting passively changes timings, never results.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist  # noqa: E402
+from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from mnist_lightning.data.idx import write_idx
 from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT
 from mnist_lightning.renamed_keys import upgrade_data_settings
-from mnist_lightning.data.idx import write_idx
 
 REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
 FILES = {
@@ -116,6 +116,7 @@ def run_script(script: str, *args: str, timeout: int = 300, cwd: Path | None = N
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
         cwd=cwd or PROJECT_ROOT,
         env=env,
     )

@@ -12,7 +12,7 @@ from tests.helpers import REAL_MNIST, train_small_run
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

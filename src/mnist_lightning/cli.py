@@ -15,7 +15,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.hydra_setup import CONFIG_DIR, in_multirun, let_config_errors_reach_the_caller, users_environment
+from mnist_lightning.hydra_setup import (
+    CONFIG_DIR,
+    in_multirun,
+    let_config_errors_reach_the_caller,
+    users_environment,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("mnist_lightning")
@@ -134,7 +139,7 @@ def explain_config_error(exc: BaseException, config_name: str | None) -> str:
     message = f"unknown key {key}: {cause or lines[0]}."
     try:
         close = difflib.get_close_matches(key, config_keys(config_name), n=1, cutoff=0.75) if config_name else []
-    except Exception:  # a suggestion is a courtesy; never hide the real error behind another
+    except Exception:  # noqa: BLE001 - a suggestion is a courtesy; never hide the real error behind another
         close = []
     if close:
         message += f" Did you mean {close[0]}?"

@@ -11,11 +11,11 @@ import time
 import pytest
 import torch
 
-from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.evaluation.checkpoint_eval import watch_checkpoints
 from mnist_lightning.evaluation.metrics import evaluate_model
-from mnist_lightning.models import MLP
 from mnist_lightning.evaluation.run import evaluate
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+from mnist_lightning.models import MLP
 from mnist_lightning.persistence.checkpoints import CheckpointError
 from tests.helpers import compose_config, ctrl_c_by_default, run_script, small_run_overrides, wait_for
 
@@ -87,7 +87,8 @@ def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path,
     watcher = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={trained_run / 'checkpoints'}", "watch=true",
          "interval=60", f"results_file={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_by_default,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and watcher.poll() is None:  # the three checkpoints, then it waits 60 s

@@ -8,8 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.hydra_setup import CONFIG_DIR
+from mnist_lightning.training.config_checks import validate_train_config
 from tests.helpers import compose_config, compose_train
 
 CONF = Path(CONFIG_DIR)

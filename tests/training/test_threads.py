@@ -10,7 +10,12 @@ import torch
 
 from mnist_lightning.persistence.checkpoints import load_checkpoint
 from mnist_lightning.training.run import train
-from mnist_lightning.training.threads import CpuThreadGovernor, machine_busy_seconds, own_cpu_seconds, same_bits_on
+from mnist_lightning.training.threads import (
+    CpuThreadGovernor,
+    machine_busy_seconds,
+    own_cpu_seconds,
+    same_bits_on,
+)
 from tests.helpers import compose_train, small_run_overrides
 
 
@@ -79,7 +84,7 @@ def test_a_run_beside_a_busy_process_ends_with_the_same_bits_as_alone(synthetic_
             "trainer.val_check_interval=300", "test=false", "logger=none"]
         return train(compose_train(overrides), out), load_checkpoint(out / "checkpoints" / "last.ckpt")["state_dict"]
 
-    alone, alone_weights = run(tmp_path / "alone")
+    _, alone_weights = run(tmp_path / "alone")
     burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 3\nwhile time.time() < t: pass"])
     try:
         busy, busy_weights = run(tmp_path / "busy")

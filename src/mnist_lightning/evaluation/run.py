@@ -14,9 +14,9 @@ from omegaconf import DictConfig
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.errors import ConfigError, invalid_value, required
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.hydra_setup import hydra_output_dir
 from mnist_lightning.io import write_json
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint
 from mnist_lightning.renamed_keys import upgrade_data_settings
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         widths = [in_features, *hidden, num_classes]
         layers: OrderedDict[str, nn.Module] = OrderedDict()
-        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(widths), start=1):
             layers[f"layer{i}"] = nn.Linear(n_in, n_out)
             if i < len(widths) - 1 and activation != "none":
                 layers[f"act{i}"] = ACTIVATIONS[activation]()

@@ -25,5 +25,5 @@ class StudyReport(Callback):
             if is_search(sweep) and seeds:
                 retrain_best(sweep, seeds)
             write_report(sweep, settings.get("reference"))
-        except Exception as exc:  # the jobs' own results are already safe on disk
+        except Exception as exc:  # noqa: BLE001 - the jobs' own results are already safe on disk
             log.warning("Could not write the sweep report (run `python src/report.py %s`): %s", sweep, exc)

@@ -10,7 +10,13 @@ from typing import Any
 
 from mnist_lightning.hydra_setup import short_value
 from mnist_lightning.io import write_csv, write_json, write_text
-from mnist_lightning.study.aggregate import FIGURE_COLUMNS, aggregate, correlations, mixed_machines_note, status_label
+from mnist_lightning.study.aggregate import (
+    FIGURE_COLUMNS,
+    aggregate,
+    correlations,
+    mixed_machines_note,
+    status_label,
+)
 from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
 from mnist_lightning.study.runs import Run, configuration_keys, find_runs
 from mnist_lightning.study.search import is_search, write_search_report

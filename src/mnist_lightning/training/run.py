@@ -26,7 +26,12 @@ from mnist_lightning.hydra_setup import (
 from mnist_lightning.io import write_json
 from mnist_lightning.machine import describe_machine
 from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
-from mnist_lightning.training.callbacks import TrainingClock, TrainingDiverged, ValidationHistory, scalar_metrics
+from mnist_lightning.training.callbacks import (
+    TrainingClock,
+    TrainingDiverged,
+    ValidationHistory,
+    scalar_metrics,
+)
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.module import WEIGHT_LABELS
 from mnist_lightning.training.resume import check_resumable
