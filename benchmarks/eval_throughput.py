@@ -39,7 +39,9 @@ def images_per_second(predict, images: np.ndarray, batch: int, repeats: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", required=True, help="run folder or checkpoint")
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--batch", type=int, default=1000)
@@ -56,7 +58,9 @@ def main() -> None:
             "torch.export (.pt2)": load_model(export_pt2(net, Path(tmp) / "m.pt2")).predict,
             "ONNX Runtime (.onnx)": load_model(export_onnx(net, Path(tmp) / "m.onnx")).predict,
         }
-        print(f"{path}  {weights} weights  test images={len(x)}  batch={args.batch}  torch threads={torch.get_num_threads()}")
+        print(
+            f"{path}  {weights} weights  test images={len(x)}  batch={args.batch}  torch threads={torch.get_num_threads()}"
+        )
         reference = None
         for name, predict in runtimes.items():
             speed, logits = images_per_second(predict, x, args.batch, args.repeats)
@@ -64,7 +68,9 @@ def main() -> None:
             reference = predicted if reference is None else reference
             accuracy = float((predicted == labels.numpy()).mean())
             agree = int((predicted == reference).sum())
-            print(f"{name:22s} {speed:12,.0f} images/s   accuracy {accuracy:.4f}   agrees with PyTorch on {agree}/{len(x)}")
+            print(
+                f"{name:22s} {speed:12,.0f} images/s   accuracy {accuracy:.4f}   agrees with PyTorch on {agree}/{len(x)}"
+            )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,17 @@ def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "src" / "serve.py"), f"ckpt='{ckpt}'", f"port={port}", f"torch_threads={threads}",
-         "hydra.run.dir=/tmp/serve_load", "hydra.output_subdir=null"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(ROOT / "src" / "serve.py"),
+            f"ckpt='{ckpt}'",
+            f"port={port}",
+            f"torch_threads={threads}",
+            "hydra.run.dir=/tmp/serve_load",
+            "hydra.output_subdir=null",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -58,7 +66,9 @@ def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ckpt", help="checkpoint, run folder, .onnx or .pt2 to serve")
     parser.add_argument("--url", help="an already running server (loopback) instead of --ckpt")
     parser.add_argument("--data-root", required=True)
@@ -66,10 +76,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--threads", type=int, default=1, help="server: torch/ORT threads")
-    parser.add_argument("--hostile", type=int, default=0, metavar="K",
-                        help="K more clients sending the hostile mix (hostile_requests.py) meanwhile")
-    parser.add_argument("--hostile-cases", action="store_true",
-                        help="instead of load: each hostile case alone, with status, time and the server's peak RSS")
+    parser.add_argument(
+        "--hostile",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K more clients sending the hostile mix (hostile_requests.py) meanwhile",
+    )
+    parser.add_argument(
+        "--hostile-cases",
+        action="store_true",
+        help="instead of load: each hostile case alone, with status, time and the server's peak RSS",
+    )
     args = parser.parse_args()
     if bool(args.ckpt) == bool(args.url):
         parser.error("give exactly one of --ckpt and --url")
@@ -110,7 +128,9 @@ def main() -> None:
                 break
             started = time.perf_counter()
             try:
-                connection.request("POST", "/api/predict", bodies[i % len(bodies)], {"content-type": "image/png"})
+                connection.request(
+                    "POST", "/api/predict", bodies[i % len(bodies)], {"content-type": "image/png"}
+                )
                 response = connection.getresponse()
                 payload = response.read()
                 elapsed = time.perf_counter() - started
@@ -152,7 +172,9 @@ def main() -> None:
 
     try:
         started = time.perf_counter()
-        side = [threading.Thread(target=hostile_client) for _ in range(args.hostile)] + [threading.Thread(target=health_probe)]
+        side = [threading.Thread(target=hostile_client) for _ in range(args.hostile)] + [
+            threading.Thread(target=health_probe)
+        ]
         for thread in side:
             thread.start()
         workers = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -171,18 +193,26 @@ def main() -> None:
 
     done = len(latencies) + len(errors)
     ms = sorted(1000 * t for t in latencies)
-    print(f"{url}: {done} requests from {args.clients} clients in {wall:.1f} s (limit {args.requests} / {args.max_seconds:.0f} s)")
+    print(
+        f"{url}: {done} requests from {args.clients} clients in {wall:.1f} s (limit {args.requests} / {args.max_seconds:.0f} s)"
+    )
     if ms:
         p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
-        print(f"throughput {done / wall:,.0f} requests/s   latency p50 {statistics.median(ms):.1f} ms   p99 {p99:.1f} ms"
-              f"   max {ms[-1]:.1f} ms")
+        print(
+            f"throughput {done / wall:,.0f} requests/s   latency p50 {statistics.median(ms):.1f} ms   p99 {p99:.1f} ms"
+            f"   max {ms[-1]:.1f} ms"
+        )
     print(f"errors {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
-    print(f"accuracy of the answers {correct / max(1, len(latencies)):.4f} on {len(latencies)} real test digits")
+    print(
+        f"accuracy of the answers {correct / max(1, len(latencies)):.4f} on {len(latencies)} real test digits"
+    )
     if health_ms:
         health_ms.sort()
-        print(f"/api/health meanwhile: p50 {statistics.median(health_ms):.1f} ms   p99 "
-              f"{health_ms[min(len(health_ms) - 1, int(0.99 * len(health_ms)))]:.1f} ms ({len(health_ms)} probes)"
-              + (f"; {len(hostile_sent)} hostile requests from {args.hostile} clients" if args.hostile else ""))
+        print(
+            f"/api/health meanwhile: p50 {statistics.median(health_ms):.1f} ms   p99 "
+            f"{health_ms[min(len(health_ms) - 1, int(0.99 * len(health_ms)))]:.1f} ms ({len(health_ms)} probes)"
+            + (f"; {len(hostile_sent)} hostile requests from {args.hostile} clients" if args.hostile else "")
+        )
 
 
 def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
@@ -207,7 +237,9 @@ def report_hostile_cases(host: str, port: int, process: subprocess.Popen | None)
             status, detail = 0, f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - started
         over = peak_rss_mb(process.pid) - idle if process else float("nan")
-        print(f"{case.name:32s} {len(case.body):>9,d} {status:>6d} {elapsed:>6.2f}s {over:>15.0f} MB  {detail}")
+        print(
+            f"{case.name:32s} {len(case.body):>9,d} {status:>6d} {elapsed:>6.2f}s {over:>15.0f} MB  {detail}"
+        )
 
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ from mnist_lightning.training.run import build
 from mnist_lightning.training.schedule import ExponentialDecay
 
 
-def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32") -> float:
+def plain_loop(
+    train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32"
+) -> float:
     """Hand-written PyTorch: the module's step (fused MLP node, fused SGD, EMA) with no framework around it."""
     torch.manual_seed(0)
     module = MNISTClassifier()  # same defaults as conf/: 784-500-10, lr 0.8, L2 1e-4, EMA 0.99
@@ -72,7 +74,9 @@ def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device:
     ema = ExponentialMovingAverage(net, decay=0.99)
     dtype = COMPUTE_DTYPES[precision]
     weights, biases = net.weight_matrices(), [layer.bias for layer in net.linear_layers()]
-    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8, fused=True)
+    optimizer = torch.optim.SGD(
+        [{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8, fused=True
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, ExponentialDecay(0.99, 550))
     batches = TensorBatcher(*train_set, batch_size=100, shuffle=True, drop_last=True)
     step, epoch = 0, 0
@@ -81,7 +85,9 @@ def plain_loop(train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device:
         batches.sampler.set_epoch(epoch)
         for images, labels in batches:
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss = F.cross_entropy(fused_forward(net, images, dtype), labels)  # + L2 via the optimizer's weight decay
+            loss = F.cross_entropy(
+                fused_forward(net, images, dtype), labels
+            )  # + L2 via the optimizer's weight decay
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -108,7 +114,9 @@ class StepTimer(L.Callback):
         self.steps_per_s = trainer.global_step / (time.perf_counter() - self.start)
 
 
-def lightning_loop(datamodule: MNISTDataModule, steps: int, accelerator: str, out: str, precision: str = "fp32") -> float:
+def lightning_loop(
+    datamodule: MNISTDataModule, steps: int, accelerator: str, out: str, precision: str = "fp32"
+) -> float:
     """The project's own training config (logger, progress bar, callbacks) minus validation."""
     overrides = [
         f"trainer.max_steps={steps}",
@@ -139,13 +147,24 @@ def timed_process(command: list[str]) -> dict[str, float]:
     wall = time.perf_counter() - started
     if process.returncode:
         raise SystemExit(f"{' '.join(command[:3])} ... failed ({process.returncode}):\n{output[-2000:]}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024, "output": output}
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "output": output,
+    }
 
 
 def train_command(data_root: str, steps: int, out: Path, *overrides: str) -> list[str]:
     """`python src/train.py` on `data_root` for `steps` steps, writing into `out`."""
-    return [sys.executable, str(ROOT / "src" / "train.py"), f"data.root={data_root}", f"trainer.max_steps={steps}",
-            f"hydra.run.dir={out}", *overrides]
+    return [
+        sys.executable,
+        str(ROOT / "src" / "train.py"),
+        f"data.root={data_root}",
+        f"trainer.max_steps={steps}",
+        f"hydra.run.dir={out}",
+        *overrides,
+    ]
 
 
 def loop_speed(out: Path) -> float:
@@ -153,16 +172,26 @@ def loop_speed(out: Path) -> float:
     return json.loads((out / "metrics.json").read_text())["steps_per_s"]
 
 
-def ours(steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = ()) -> dict[str, float]:
+def ours(
+    steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = ()
+) -> dict[str, float]:
     result = timed_process(train_command(data_root, steps, out, f"seed={seed}", *overrides))
     metrics = json.loads((out / "metrics.json").read_text())
-    return {**result, "loop_steps_per_s": metrics["steps_per_s"], "test_acc": metrics["test_acc"],
-            "fit_s": metrics["wall_time_s"]}
+    return {
+        **result,
+        "loop_steps_per_s": metrics["steps_per_s"],
+        "test_acc": metrics["test_acc"],
+        "fit_s": metrics["wall_time_s"],
+    }
 
 
 def tf1(python: str, steps: int, seed: int, data_root: str) -> dict[str, float]:
-    result = timed_process([python, str(TF1_PROGRAM), "--seed", str(seed), "--steps", str(steps), "--data_dir", data_root])
-    summary = json.loads(next(line for line in result["output"].splitlines() if line.startswith("SUMMARY_JSON "))[13:])
+    result = timed_process(
+        [python, str(TF1_PROGRAM), "--seed", str(seed), "--steps", str(steps), "--data_dir", data_root]
+    )
+    summary = json.loads(
+        next(line for line in result["output"].splitlines() if line.startswith("SUMMARY_JSON "))[13:]
+    )
     return {**result, "loop_steps_per_s": summary["steps_per_s_train"], "test_acc": summary["test_ema"]}
 
 
@@ -171,15 +200,25 @@ def has_tensorflow(python: str) -> bool:
     return probe.returncode == 0
 
 
-def print_table(runs: dict[str, list[dict[str, float]]], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+def print_table(
+    runs: dict[str, list[dict[str, float]]], keys: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
     """Medians of each row's runs, with every run's wall time."""
-    labels = {"wall_s": "wall s", "cpu_s": "CPU s", "rss_mib": "peak RSS MiB", "loop_steps_per_s": "loop steps/s",
-              "test_acc": "test acc", "fit_s": "fit s"}
+    labels = {
+        "wall_s": "wall s",
+        "cpu_s": "CPU s",
+        "rss_mib": "peak RSS MiB",
+        "loop_steps_per_s": "loop steps/s",
+        "test_acc": "test acc",
+        "fit_s": "fit s",
+    }
     print(f"{'':24s} " + " ".join(f"{labels[k]:>13s}" for k in keys))
     medians = {}
     for name, results in runs.items():
         medians[name] = {k: statistics.median(r[k] for r in results) for k in keys}
-        cells = " ".join(f"{medians[name][k]:13.4f}" if k == "test_acc" else f"{medians[name][k]:13.1f}" for k in keys)
+        cells = " ".join(
+            f"{medians[name][k]:13.4f}" if k == "test_acc" else f"{medians[name][k]:13.1f}" for k in keys
+        )
         walls = ", ".join(f"{r['wall_s']:.1f}" for r in results)
         print(f"{name:24s} {cells}   (walls: {walls})")
     return medians
@@ -187,35 +226,50 @@ def print_table(runs: dict[str, list[dict[str, float]]], keys: tuple[str, ...]) 
 
 def compare_with_tf1(args: argparse.Namespace) -> None:
     """Whole-process runs of the TF1 program, train.py and train.py precision=bf16, alternating; medians and ratios."""
-    if not TF1_PROGRAM.is_file() or not Path(args.tf1_python).expanduser().is_file() or not has_tensorflow(args.tf1_python):
-        print(f"TF1 comparison skipped: needs {TF1_PROGRAM} and a Python with tensorflow-cpu at --tf1-python "
-              f"({args.tf1_python}); see ../shared/reference/README.md")
+    if (
+        not TF1_PROGRAM.is_file()
+        or not Path(args.tf1_python).expanduser().is_file()
+        or not has_tensorflow(args.tf1_python)
+    ):
+        print(
+            f"TF1 comparison skipped: needs {TF1_PROGRAM} and a Python with tensorflow-cpu at --tf1-python "
+            f"({args.tf1_python}); see ../shared/reference/README.md"
+        )
         return
     variants = {"train.py": (), "train.py precision=bf16": ("precision=bf16",)}
     runs: dict[str, list[dict[str, float]]] = {"TF1 program": [], **{name: [] for name in variants}}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            runs["TF1 program"].append(tf1(str(Path(args.tf1_python).expanduser()), args.steps, 1, args.data_root))
+            runs["TF1 program"].append(
+                tf1(str(Path(args.tf1_python).expanduser()), args.steps, 1, args.data_root)
+            )
             for k, (name, overrides) in enumerate(variants.items()):
                 runs[name].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}_{k}", overrides))
     print(f"{args.steps} steps, seed 1, {args.repeats} alternating runs each (medians):")
     medians = print_table(runs, ("wall_s", "cpu_s", "rss_mib", "loop_steps_per_s", "test_acc"))
     tf = medians["TF1 program"]
     for name in variants:
-        print(f"{name}: {tf['wall_s'] / medians[name]['wall_s']:.2f}x the TF1 program's whole-process speed, "
-              f"{medians[name]['loop_steps_per_s'] / tf['loop_steps_per_s']:.2f}x its training-loop steps/s (> 1 is faster)")
+        print(
+            f"{name}: {tf['wall_s'] / medians[name]['wall_s']:.2f}x the TF1 program's whole-process speed, "
+            f"{medians[name]['loop_steps_per_s'] / tf['loop_steps_per_s']:.2f}x its training-loop steps/s (> 1 is faster)"
+        )
 
 
 def gpu_fit_time(args: argparse.Namespace) -> None:
     """`trainer=gpu` whole processes: the CUDA-graph step, the eager step, and bf16; fit time includes validation."""
-    variants = {"gpu (CUDA graph)": ("trainer=gpu",), "gpu eager": ("trainer=gpu", "module.cuda_graph=false"),
-                "gpu precision=bf16": ("trainer=gpu", "precision=bf16")}
+    variants = {
+        "gpu (CUDA graph)": ("trainer=gpu",),
+        "gpu eager": ("trainer=gpu", "module.cuda_graph=false"),
+        "gpu precision=bf16": ("trainer=gpu", "precision=bf16"),
+    }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             for k, (name, overrides) in enumerate(variants.items()):
                 runs[name].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}_{k}", overrides))
-    print(f"{args.steps} steps, seed 1, {torch.cuda.get_device_name()}, {args.repeats} alternating runs each (medians):")
+    print(
+        f"{args.steps} steps, seed 1, {torch.cuda.get_device_name()}, {args.repeats} alternating runs each (medians):"
+    )
     print_table(runs, ("fit_s", "wall_s", "loop_steps_per_s", "test_acc"))
 
 
@@ -223,11 +277,17 @@ def two_at_once(args: argparse.Namespace) -> None:
     """Steps/s of one run alone, then of two started together: the default thread policy, and fixed
     threads (torch_threads=<cores>: no policy, as before it existed). Runs alternate."""
     cores = os.cpu_count() or 1
-    variants = {"default (thread policy)": (), f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",)}
+    variants = {
+        "default (thread policy)": (),
+        f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",),
+    }
 
     def launch(out: Path, overrides: tuple[str, ...]) -> subprocess.Popen:
-        return subprocess.Popen(train_command(args.data_root, args.steps, out, "test=false", "logger=none", *overrides),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            train_command(args.data_root, args.steps, out, "test=false", "logger=none", *overrides),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     solo: dict[str, list[float]] = {name: [] for name in variants}
     pairs: dict[str, list[list[float]]] = {name: [] for name in variants}
@@ -241,13 +301,17 @@ def two_at_once(args: argparse.Namespace) -> None:
                 for process in both:
                     process.wait()
                 pairs[name].append([loop_speed(Path(tmp) / f"pair{i}_{k}_{j}") for j in range(2)])
-    print(f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json):")
+    print(
+        f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json):"
+    )
     for name in variants:
         alone = statistics.median(solo[name])
         each = statistics.median(s for pair in pairs[name] for s in pair)
         described = "; ".join(" and ".join(f"{s:.0f}" for s in pair) for pair in pairs[name])
-        print(f"{name:28s} alone {alone:6.0f}  each of two {each:6.0f} (pairs: {described})  "
-              f"each/alone {each / alone:.2f}  both together {2 * each:6.0f}")
+        print(
+            f"{name:28s} alone {alone:6.0f}  each of two {each:6.0f} (pairs: {described})  "
+            f"each/alone {each / alone:.2f}  both together {2 * each:6.0f}"
+        )
 
 
 def beside_watcher(args: argparse.Namespace) -> None:
@@ -255,8 +319,12 @@ def beside_watcher(args: argparse.Namespace) -> None:
     alone, watched = [], []
 
     def run(out: Path) -> float:
-        subprocess.run(train_command(args.data_root, args.steps, out, "test=false", "logger=none"),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            train_command(args.data_root, args.steps, out, "test=false", "logger=none"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
         return loop_speed(out)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -264,9 +332,18 @@ def beside_watcher(args: argparse.Namespace) -> None:
             alone.append(run(Path(tmp) / f"alone{i}"))
             out = Path(tmp) / f"watched{i}"
             (out / "checkpoints").mkdir(parents=True)
-            watcher = subprocess.Popen([sys.executable, str(ROOT / "src" / "evaluate.py"), f"ckpt={out / 'checkpoints'}",
-                                        "watch=true", "interval=10", f"hydra.run.dir={Path(tmp) / f'eval{i}'}"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            watcher = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "src" / "evaluate.py"),
+                    f"ckpt={out / 'checkpoints'}",
+                    "watch=true",
+                    "interval=10",
+                    f"hydra.run.dir={Path(tmp) / f'eval{i}'}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 watched.append(run(out))
             finally:
@@ -286,8 +363,14 @@ def in_process(args: argparse.Namespace) -> None:
         datamodule.setup("fit")
     else:
         g = torch.Generator().manual_seed(0)
-        datamodule.train_set = (torch.rand(55000, 784, generator=g), torch.randint(0, 10, (55000,), generator=g))
-        datamodule.val_set = datamodule.test_set = (datamodule.train_set[0][:5000], datamodule.train_set[1][:5000])
+        datamodule.train_set = (
+            torch.rand(55000, 784, generator=g),
+            torch.randint(0, 10, (55000,), generator=g),
+        )
+        datamodule.val_set = datamodule.test_set = (
+            datamodule.train_set[0][:5000],
+            datamodule.train_set[1][:5000],
+        )
     accelerator = "gpu" if args.device == "cuda" else "cpu"
 
     plain, lightning = [], []
@@ -297,8 +380,10 @@ def in_process(args: argparse.Namespace) -> None:
             plain.append(plain_loop(datamodule.train_set, args.steps, args.device, args.precision))
             lightning.append(lightning_loop(datamodule, args.steps, accelerator, out, args.precision))
     p, l = statistics.median(plain), statistics.median(lightning)
-    print(f"device={args.device} precision={args.precision} torch={torch.__version__} lightning={L.__version__} "
-          f"threads={torch.get_num_threads()}")
+    print(
+        f"device={args.device} precision={args.precision} torch={torch.__version__} lightning={L.__version__} "
+        f"threads={torch.get_num_threads()}"
+    )
     print(f"plain PyTorch loop : {p:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"Lightning loop     : {l:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in lightning)})")
     print(f"ratio Lightning/plain: {l / p:.3f}")
@@ -317,22 +402,35 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # The flags of the previous release (--vs-tf1, --two-at-once, ...) still name a mode, with a notice.
     old = [a for a in argv if a.startswith("--") and a[2:] in MODES]
     if old:
-        print(f"note: {old[0]} is deprecated; use the subcommand: train_throughput.py {old[0][2:]} ...", file=sys.stderr)
+        print(
+            f"note: {old[0]} is deprecated; use the subcommand: train_throughput.py {old[0][2:]} ...",
+            file=sys.stderr,
+        )
         argv = [old[0][2:], *(a for a in argv if a not in old)]
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--steps", type=int, default=3000)
     common.add_argument("--repeats", type=int, default=3)
-    common.add_argument("--data-root", default=None, help="MNIST IDX folder; random data of MNIST's shape if omitted "
-                        "(in-process only)")
+    common.add_argument(
+        "--data-root",
+        default=None,
+        help="MNIST IDX folder; random data of MNIST's shape if omitted (in-process only)",
+    )
     common.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    common.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="the training GEMMs' precision")
-    common.add_argument("--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu (vs-tf1)")
+    common.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16"], help="the training GEMMs' precision"
+    )
+    common.add_argument(
+        "--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu (vs-tf1)"
+    )
     modes = parser.add_subparsers(dest="mode", metavar="MODE")
     for name, (help_text, _, _) in MODES.items():
         modes.add_parser(name, parents=[common], help=help_text, description=help_text)
-    args = parser.parse_args(argv if argv and argv[0] in MODES or "-h" in argv or "--help" in argv
-                             else ["in-process", *argv])
+    args = parser.parse_args(
+        argv if argv and argv[0] in MODES or "-h" in argv or "--help" in argv else ["in-process", *argv]
+    )
     if MODES[args.mode][2] and not args.data_root:
         parser.error(f"{args.mode} needs --data-root (the real MNIST)")
     return args

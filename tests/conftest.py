@@ -41,12 +41,19 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """
     if not REAL_MNIST.is_dir():
         pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    shared = (
+        tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    )
     run, done = shared / "real_run", shared / "real_run.done"
     with FileLock(str(shared / "real_run.lock")):
         if not done.exists():
-            trained = run_script("train.py", f"data.root={REAL_MNIST}", "trainer.max_steps=2000", f"hydra.run.dir={run}",
-                                 timeout=600)
+            trained = run_script(
+                "train.py",
+                f"data.root={REAL_MNIST}",
+                "trainer.max_steps=2000",
+                f"hydra.run.dir={run}",
+                timeout=600,
+            )
             assert trained.returncode == 0, trained.stderr[-3000:]
             (run / "train_output.txt").write_text(trained.stdout + trained.stderr)
             exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")

@@ -91,7 +91,9 @@ def wait_for(path: Path, process: subprocess.Popen | None = None, timeout: float
     while not path.exists():
         if process is not None and process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"{path} never appeared: the process exited with {process.returncode}\n{output[-3000:]}")
+            raise AssertionError(
+                f"{path} never appeared: the process exited with {process.returncode}\n{output[-3000:]}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout:.0f} s")
         time.sleep(0.05)
@@ -108,7 +110,9 @@ def compose_train(overrides: list[str]) -> DictConfig:
     return compose_config("train", overrides)
 
 
-def run_script(script: str, *args: str, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, timeout: int = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `python src/<script> args...` as a user would; output captured for assertions."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
@@ -126,7 +130,9 @@ def train_small_run(data_root: Path, output_dir: Path, *extra: str, steps: int =
     """A real (seconds-long) training run in-process; returns its metrics record."""
     from mnist_lightning.training.run import train
 
-    return train(compose_train(small_run_overrides(data_root, output_dir, steps=steps) + list(extra)), output_dir)
+    return train(
+        compose_train(small_run_overrides(data_root, output_dir, steps=steps) + list(extra)), output_dir
+    )
 
 
 def split_of_run(run: Path, split: str) -> tuple:
@@ -136,7 +142,9 @@ def split_of_run(run: Path, split: str) -> tuple:
     from mnist_lightning.data import MNISTDataModule
 
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    datamodule = MNISTDataModule(**{**upgrade_data_settings(checkpoint["datamodule_hyper_parameters"]), "download": False})
+    datamodule = MNISTDataModule(
+        **{**upgrade_data_settings(checkpoint["datamodule_hyper_parameters"]), "download": False}
+    )
     datamodule.setup()
     return datamodule.val_set if split == "val" else datamodule.test_set
 
@@ -168,4 +176,9 @@ def huge_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )

@@ -114,6 +114,8 @@ def test_importing_every_module_changes_nothing():
         "print('imported', len(sys.modules))\n"
     )
     env = {"PYTHONPATH": str(PROJECT_ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "imported" in result.stdout

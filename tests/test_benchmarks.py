@@ -11,8 +11,13 @@ from tests.helpers import REAL_MNIST, train_small_run
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -23,27 +28,44 @@ def test_train_throughput_runs(precision):
 
 
 def test_eval_throughput_runs(trained_run, synthetic_root):
-    result = bench("eval_throughput.py", "--run", str(trained_run), "--data-root", str(synthetic_root), "--repeats", "1")
+    result = bench(
+        "eval_throughput.py", "--run", str(trained_run), "--data-root", str(synthetic_root), "--repeats", "1"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("agrees with PyTorch on 300/300") == 3
 
 
 def test_eval_throughput_runs_on_a_run_without_moving_average(synthetic_root, tmp_path):
     train_small_run(synthetic_root, tmp_path, "ema=off", steps=20)
-    result = bench("eval_throughput.py", "--run", str(tmp_path), "--data-root", str(synthetic_root), "--repeats", "1")
+    result = bench(
+        "eval_throughput.py", "--run", str(tmp_path), "--data-root", str(synthetic_root), "--repeats", "1"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "raw weights" in result.stdout and result.stdout.count("agrees with PyTorch on 300/300") == 3
 
 
 def test_serve_load_runs(trained_run, synthetic_root):
-    result = bench("serve_load.py", "--ckpt", str(trained_run), "--data-root", str(synthetic_root),
-                   "--requests", "40", "--clients", "4", "--max-seconds", "60")
+    result = bench(
+        "serve_load.py",
+        "--ckpt",
+        str(trained_run),
+        "--data-root",
+        str(synthetic_root),
+        "--requests",
+        "40",
+        "--clients",
+        "4",
+        "--max-seconds",
+        "60",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
 
 
 def load_benchmark(script: str):
-    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script)
+    spec = importlib.util.spec_from_file_location(
+        script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -55,14 +77,24 @@ def test_subcommands_name_the_modes_and_the_previous_release_s_flags_still_do_wi
     assert benchmark.parse_args(["two-at-once", "--data-root", "x"]).mode == "two-at-once"
     old = benchmark.parse_args(["--beside-watcher", "--data-root", "x", "--steps", "20"])
     assert (old.mode, old.steps) == ("beside-watcher", 20)
-    assert "note: --beside-watcher is deprecated; use the subcommand: train_throughput.py beside-watcher" in capsys.readouterr().err
+    assert (
+        "note: --beside-watcher is deprecated; use the subcommand: train_throughput.py beside-watcher"
+        in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit) as exit_info:
         benchmark.parse_args(["two-at-once"])
     assert exit_info.value.code == 2 and "two-at-once needs --data-root" in capsys.readouterr().err
 
 
 def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
-    result = bench("train_throughput.py", "--vs-tf1", "--data-root", str(tmp_path), "--tf1-python", str(tmp_path / "none"))
+    result = bench(
+        "train_throughput.py",
+        "--vs-tf1",
+        "--data-root",
+        str(tmp_path),
+        "--tf1-python",
+        str(tmp_path / "none"),
+    )
     assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
     assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in result.stderr
 
@@ -75,7 +107,9 @@ def real_mnist() -> str:
 
 @pytest.mark.e2e
 def test_two_at_once_runs():
-    result = bench("train_throughput.py", "two-at-once", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
+    result = bench(
+        "train_throughput.py", "two-at-once", "--steps", "20", "--repeats", "1", "--data-root", real_mnist()
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "default (thread policy)" in result.stdout and "(no policy)" in result.stdout
     assert result.stdout.count("each/alone") == 2
@@ -83,6 +117,15 @@ def test_two_at_once_runs():
 
 @pytest.mark.e2e
 def test_beside_watcher_runs():
-    result = bench("train_throughput.py", "beside-watcher", "--steps", "20", "--repeats", "1", "--data-root", real_mnist())
+    result = bench(
+        "train_throughput.py",
+        "beside-watcher",
+        "--steps",
+        "20",
+        "--repeats",
+        "1",
+        "--data-root",
+        real_mnist(),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "beside a watching evaluator" in result.stdout and "slowdown:" in result.stdout

@@ -10,11 +10,15 @@ from tests.helpers import run_script, small_run_overrides, sweep_overrides
 
 
 def test_train_variant_from_the_command_line(synthetic_root, tmp_path):
-    result = run_script("train.py", "ema=off", "reg=l2", *small_run_overrides(synthetic_root, tmp_path, steps=40))
+    result = run_script(
+        "train.py", "ema=off", "reg=l2", *small_run_overrides(synthetic_root, tmp_path, steps=40)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["weights"] == "raw" and "test_acc_ema" not in metrics and metrics["step"] == 40
-    assert "After 40 training step(s), validation accuracy using raw weights is" in result.stdout + result.stderr
+    assert (
+        "After 40 training step(s), validation accuracy using raw weights is" in result.stdout + result.stderr
+    )
     resolved = (tmp_path / ".hydra" / "resolved.yaml").read_text()
     assert "ema_decay: null" in resolved and "${" not in resolved
 
@@ -39,7 +43,9 @@ def test_invalid_config_is_one_clear_line_before_training(tmp_path):
 def test_missing_data_is_one_clear_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = run_script("train.py", f"data.root={empty}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_script(
+        "train.py", f"data.root={empty}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}"
+    )
     output = result.stderr + result.stdout
     assert result.returncode == 2 and "Traceback" not in output
     assert "mnist not found" in output and str(empty) in output and "Fix:" in output
@@ -92,9 +98,17 @@ def test_an_unknown_key_exits_2_naming_it(program, tmp_path):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("script", "missing"), [("evaluate.py", "ckpt"), ("export.py", "ckpt"), ("predict.py", "ckpt"),
-                                                 ("serve.py", "ckpt"), ("export.py ckpt=null", "ckpt"),
-                                                 ("predict.py ckpt=x.onnx", "inputs")])
+@pytest.mark.parametrize(
+    ("script", "missing"),
+    [
+        ("evaluate.py", "ckpt"),
+        ("export.py", "ckpt"),
+        ("predict.py", "ckpt"),
+        ("serve.py", "ckpt"),
+        ("export.py ckpt=null", "ckpt"),
+        ("predict.py ckpt=x.onnx", "inputs"),
+    ],
+)
 def test_a_program_without_its_required_keys_says_so_in_one_line(script, missing, tmp_path):
     name, *args = script.split()
     result = run_script(name, *args, f"hydra.run.dir={tmp_path}", timeout=120)
@@ -117,11 +131,15 @@ def test_the_cli_s_own_settings_do_not_reach_the_processes_a_program_starts(monk
     from mnist_lightning.cli import run_reporting_errors
 
     monkeypatch.setattr(cli, "_task_started", False)
-    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # not "1": the user did not ask; (teardown restores the original)
+    monkeypatch.setenv(
+        "HYDRA_FULL_ERROR", "0"
+    )  # not "1": the user did not ask; (teardown restores the original)
     monkeypatch.setattr(hydra_setup, "_full_error_set_here", False)
     assert hydra_setup.let_config_errors_reach_the_caller() is False  # the user did not ask for tracebacks
     seen_by_program = run_reporting_errors(lambda: os.environ.get("HYDRA_FULL_ERROR"))
-    assert seen_by_program is None and os.environ["HYDRA_FULL_ERROR"] == "1"  # set again for Hydra after the task
+    assert (
+        seen_by_program is None and os.environ["HYDRA_FULL_ERROR"] == "1"
+    )  # set again for Hydra after the task
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     monkeypatch.setattr(hydra_setup, "_full_error_set_here", False)
     assert hydra_setup.let_config_errors_reach_the_caller() is True  # the user's own setting is theirs
@@ -145,7 +163,9 @@ def test_resume_from_a_truncated_checkpoint_is_one_line(trained_run, synthetic_r
     good = (trained_run / "checkpoints" / "last.ckpt").read_bytes()
     truncated = tmp_path / "half.ckpt"
     truncated.write_bytes(good[: len(good) // 2])
-    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=80), f"ckpt_path={truncated}")
+    result = run_script(
+        "train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=80), f"ckpt_path={truncated}"
+    )
     assert result.returncode == 2
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and str(truncated) in errors[0] and "not a readable checkpoint" in errors[0]
@@ -153,17 +173,24 @@ def test_resume_from_a_truncated_checkpoint_is_one_line(trained_run, synthetic_r
 
 
 def test_resume_with_another_width_names_what_the_checkpoint_holds(trained_run, synthetic_root, tmp_path):
-    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=80),
-                        f"ckpt_path={trained_run}", "model.hidden=[64]")
+    result = run_script(
+        "train.py",
+        *small_run_overrides(synthetic_root, tmp_path / "run", steps=80),
+        f"ckpt_path={trained_run}",
+        "model.hidden=[64]",
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in output
-    assert f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'} was trained with model.hidden=[500]" in output
+    assert (
+        f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'} was trained with model.hidden=[500]" in output
+    )
     assert "this run asks for model.hidden=[64]" in output
 
 
 def test_a_missing_resume_folder_is_not_called_an_output_folder_problem(synthetic_root, tmp_path):
-    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=20),
-                        f"ckpt_path={tmp_path}")  # a folder without checkpoints
+    result = run_script(
+        "train.py", *small_run_overrides(synthetic_root, tmp_path / "run", steps=20), f"ckpt_path={tmp_path}"
+    )  # a folder without checkpoints
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "no last.ckpt in" in output and "output folder" not in output
 
@@ -174,7 +201,10 @@ def test_the_console_is_quiet_and_the_bar_counts_steps(synthetic_root, tmp_path)
     console = result.stdout + result.stderr
     for noise in ("GPU available", "TPU available", "will be deleted", "💡", "Warning", "INFO: "):
         assert noise not in console, noise
-    assert f"Run folder {tmp_path} | data mnist from {synthetic_root} | model 784-500-10 relu | 40 steps of 50" in console
+    assert (
+        f"Run folder {tmp_path} | data mnist from {synthetic_root} | model 784-500-10 relu | 40 steps of 50"
+        in console
+    )
     assert "Training steps: 100%" in console and "40/40" in console
     log = (tmp_path / "train.log").read_text()
     assert "After 40 training step(s), validation accuracy using average model is" in log
@@ -182,12 +212,18 @@ def test_the_console_is_quiet_and_the_bar_counts_steps(synthetic_root, tmp_path)
 
 
 def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):
-    exported = run_script("export.py", f"ckpt={trained_run}", "format=json", f"export_dir={tmp_path / 'x'}", cwd=tmp_path)
+    exported = run_script(
+        "export.py", f"ckpt={trained_run}", "format=json", f"export_dir={tmp_path / 'x'}", cwd=tmp_path
+    )
     assert exported.returncode == 0, exported.stderr[-2000:]
     predicted = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path / 'x'}", cwd=tmp_path)
     assert predicted.returncode == 2  # the folder holds no image
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"] and not (tmp_path / "outputs").exists()
 
-    onnx = run_script("export.py", f"ckpt={trained_run}", "format=onnx", f"export_dir={tmp_path / 'x'}", cwd=tmp_path)
+    onnx = run_script(
+        "export.py", f"ckpt={trained_run}", "format=onnx", f"export_dir={tmp_path / 'x'}", cwd=tmp_path
+    )
     assert onnx.returncode == 0, onnx.stderr[-2000:]
-    assert onnx.stderr.strip().splitlines() == [f"Wrote {tmp_path / 'x' / 'model.onnx'} (onnx, ema weights, step 60)"]
+    assert onnx.stderr.strip().splitlines() == [
+        f"Wrote {tmp_path / 'x' / 'model.onnx'} (onnx, ema weights, step 60)"
+    ]

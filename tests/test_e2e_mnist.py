@@ -14,7 +14,10 @@ def test_tutorial_defaults_reach_real_accuracy_in_2000_steps(real_run):
     assert metrics["step"] == 2000 and metrics["weights"] == "ema"
     assert metrics["test_acc_ema"] >= 0.97, metrics
     assert metrics["val_acc_ema"] >= 0.97, metrics
-    assert "After 2000 training step(s), test accuracy using average model is" in (real_run / "train_output.txt").read_text()
+    assert (
+        "After 2000 training step(s), test accuracy using average model is"
+        in (real_run / "train_output.txt").read_text()
+    )
 
 
 def test_exports_and_predict_on_real_digits(real_run, tmp_path):
@@ -33,7 +36,9 @@ def test_exports_and_predict_on_real_digits(real_run, tmp_path):
     net, _, _ = load_mlp(real_run, "ema")
     with torch.no_grad():
         torch_logits = net(features).numpy()
-    session = onnxruntime.InferenceSession(str(real_run / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(real_run / "export" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     onnx_logits = session.run(None, {"images": features.numpy()})[0]
     assert np.array_equal(onnx_logits.argmax(1), torch_logits.argmax(1))
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
@@ -53,8 +58,13 @@ def test_exports_and_predict_on_real_digits(real_run, tmp_path):
             picture = Image.fromarray(digit)
         picture.save(pictures / f"{i:02d}.png")
     for model in (real_run, real_run / "export" / "model.onnx"):
-        predicted = run_script("predict.py", f"ckpt={model}", f"inputs={pictures}", "results_as=json",
-                               f"results_file={tmp_path / 'p.json'}")
+        predicted = run_script(
+            "predict.py",
+            f"ckpt={model}",
+            f"inputs={pictures}",
+            "results_as=json",
+            f"results_file={tmp_path / 'p.json'}",
+        )
         assert predicted.returncode == 0, predicted.stderr[-2000:]
         digits = [r["digit"] for r in json.loads((tmp_path / "p.json").read_text())]
         correct = sum(d == int(label) for d, label in zip(digits, labels[:20]))

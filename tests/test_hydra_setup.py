@@ -24,18 +24,29 @@ def test_swept_keys_follow_hydras_grammar(argv, expected):
 
 
 def test_the_study_report_runs_after_training_sweeps_only(trained_run, tmp_path):
-    result = run_script("evaluate.py", "-m", f"ckpt={trained_run}", "split=val,test", f"hydra.sweep.dir={tmp_path}")
+    result = run_script(
+        "evaluate.py", "-m", f"ckpt={trained_run}", "split=val,test", f"hydra.sweep.dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (tmp_path / "results.md").exists() and len(list(tmp_path.glob("*/evaluation.json"))) == 2
 
 
 def test_searched_values_are_shown_to_four_significant_digits():
-    assert [short_value(v) for v in ["0.4461709044674453", "1.1437481734488664e-07", "200", "0.8", "relu", "[500]"]] == [
-        "0.4462", "1.144e-07", "200", "0.8", "relu", "[500]"]
+    assert [
+        short_value(v)
+        for v in ["0.4461709044674453", "1.1437481734488664e-07", "200", "0.8", "relu", "[500]"]
+    ] == ["0.4462", "1.144e-07", "200", "0.8", "relu", "[500]"]
 
 
 def test_job_folders_of_a_search_are_short_and_readable(monkeypatch):
     monkeypatch.setenv("MNIST_LIGHTNING_SWEPT_KEYS", "")
     overrides = "data.batch_size=200,ema.decay=0.9415002569259262,lr=0.4461709044674453,reg.rate=1.1437481734488664e-07"
-    params = {"data.batch_size": "choice(50,100,200)", "ema.decay": "interval", "lr": "interval", "reg.rate": "interval"}
-    assert job_dirname(overrides, params) == "data.batch_size=200,ema.decay=0.9415,lr=0.4462,reg.rate=1.144e-07"
+    params = {
+        "data.batch_size": "choice(50,100,200)",
+        "ema.decay": "interval",
+        "lr": "interval",
+        "reg.rate": "interval",
+    }
+    assert (
+        job_dirname(overrides, params) == "data.batch_size=200,ema.decay=0.9415,lr=0.4462,reg.rate=1.144e-07"
+    )

@@ -27,8 +27,12 @@ with atomic_write(sys.argv[1]) as handle:
 def test_a_writer_killed_mid_way_leaves_the_old_file(tmp_path):
     path = tmp_path / "metrics.json"
     write_json(path, {"old": True})
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True,
-                              env={"PYTHONPATH": str(PROJECT_ROOT / "src")})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(PROJECT_ROOT / "src")},
+    )
     try:
         assert writer.stdout.readline().strip() == "half written"
     finally:
@@ -56,6 +60,11 @@ def test_every_result_writer_goes_through_the_atomic_helper():
     """No result file written in place: io.py holds the package's only writes, but for data/idx.py's
     write_idx, which writes datasets (the tests' synthetic IDX files), not results."""
     in_place = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wa]b?[\"']")
-    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{n}" for path in (PROJECT_ROOT / "src" / "mnist_lightning").rglob("*.py")
-                 if path.name not in ("io.py", "idx.py") for n, line in enumerate(path.read_text().splitlines(), 1) if in_place.search(line)]
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{n}"
+        for path in (PROJECT_ROOT / "src" / "mnist_lightning").rglob("*.py")
+        if path.name not in ("io.py", "idx.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if in_place.search(line)
+    ]
     assert offenders == []

@@ -25,7 +25,9 @@ def test_an_old_name_is_taken_as_the_new_one_with_one_notice(program, arg, expec
     notices: list[str] = []
     assert rename_overrides(program, ["ckpt=x", arg], notices.append) == ["ckpt=x", expected]
     old, new = arg.lstrip("+~").split("=")[0], expected.lstrip("+~").split("=")[0]
-    assert notices == [f"note: {old}= is renamed {new}= (the old name works until the next release); taking it as {new}="]
+    assert notices == [
+        f"note: {old}= is renamed {new}= (the old name works until the next release); taking it as {new}="
+    ]
 
 
 def test_current_names_flags_and_other_programs_keys_pass_unchanged():
@@ -47,8 +49,13 @@ def has_key(cfg, dotted: str) -> bool:
 
 @pytest.mark.parametrize("program", sorted(RENAMED))
 def test_every_new_name_is_a_key_of_its_program_and_no_old_name_is(program):
-    required = {"train": [], "evaluate": ["ckpt=x", "data=mnist"], "export": ["ckpt=x"],
-                "predict": ["ckpt=x", "inputs=x"], "serve": ["ckpt=x"]}[program]
+    required = {
+        "train": [],
+        "evaluate": ["ckpt=x", "data=mnist"],
+        "export": ["ckpt=x"],
+        "predict": ["ckpt=x", "inputs=x"],
+        "serve": ["ckpt=x"],
+    }[program]
     cfg = compose_config(program, required)
     for old, new in RENAMED[program].items():
         assert has_key(cfg, new) and not has_key(cfg, old), (old, new)
@@ -56,6 +63,11 @@ def test_every_new_name_is_a_key_of_its_program_and_no_old_name_is(program):
 
 def test_checkpoints_written_before_the_rename_keep_their_validation_images():
     old = {"root": "data", "val_size": 5000, "split": "random", "split_seed": 7, "batch_size": 100}
-    assert upgrade_data_settings(old) == {"root": "data", "val_size": 5000, "val_images": "random", "val_seed": 7,
-                                          "batch_size": 100}
+    assert upgrade_data_settings(old) == {
+        "root": "data",
+        "val_size": 5000,
+        "val_images": "random",
+        "val_seed": 7,
+        "batch_size": 100,
+    }
     assert upgrade_data_settings({"val_images": "first"}) == {"val_images": "first"}

@@ -103,11 +103,15 @@ def report() -> None:
 
     parser = argparse.ArgumentParser(
         description="Aggregate a sweep folder into tables and figures, by configuration.",
-        epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", help="a multirun folder (holding one folder per job)")
-    parser.add_argument("--reference", help="the configuration differences are measured against, e.g. lr=0.1 "
-                        "(default: the first configuration of the sweep)")
+    parser.add_argument(
+        "--reference",
+        help="the configuration differences are measured against, e.g. lr=0.1 "
+        "(default: the first configuration of the sweep)",
+    )
     args = parser.parse_args()  # unknown flags: a usage line and exit 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     quiet_console()

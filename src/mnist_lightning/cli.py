@@ -28,7 +28,9 @@ EXIT_USER_ERROR = 2
 _task_started = False  # set once Hydra has made the run folder and handed us the config
 
 # Lightning's console lines that say nothing about this run (hardware it will not use, adverts).
-_NOISE = re.compile(r"^(💡 Tip|GPU available|TPU available|HPU available|LOCAL_RANK|You are using a CUDA device)")
+_NOISE = re.compile(
+    r"^(💡 Tip|GPU available|TPU available|HPU available|LOCAL_RANK|You are using a CUDA device)"
+)
 
 
 class _DropNoise(logging.Filter):
@@ -128,17 +130,23 @@ def explain_config_error(exc: BaseException, config_name: str | None) -> str:
     from hydra.errors import OverrideParseException
 
     if isinstance(exc, OverrideParseException):  # job folders are named like 0_seed=1: a common case
-        return (f"{lines[0]}. A value holding '=', ',', spaces or brackets needs quotes, e.g. "
-                "'ckpt=\"outputs/multirun/<date>/<time>/0_seed=1\"'")
+        return (
+            f"{lines[0]}. A value holding '=', ',', spaces or brackets needs quotes, e.g. "
+            "'ckpt=\"outputs/multirun/<date>/<time>/0_seed=1\"'"
+        )
     unknown = re.search(r"Could not override '([^']+)'", str(exc))
     if not unknown:
-        if "Config search path:" in lines:  # an unknown group option: keep the options, drop Hydra's search path
+        if (
+            "Config search path:" in lines
+        ):  # an unknown group option: keep the options, drop Hydra's search path
             lines = lines[: lines.index("Config search path:")]
         return " ".join(lines + [cause] * bool(cause and cause not in lines))
     key = unknown.group(1)
     message = f"unknown key {key}: {cause or lines[0]}."
     try:
-        close = difflib.get_close_matches(key, config_keys(config_name), n=1, cutoff=0.75) if config_name else []
+        close = (
+            difflib.get_close_matches(key, config_keys(config_name), n=1, cutoff=0.75) if config_name else []
+        )
     except Exception:  # noqa: BLE001 - a suggestion is a courtesy; never hide the real error behind another
         close = []
     if close:

@@ -24,7 +24,9 @@ RENAMED: dict[str, dict[str, str]] = {
 REMOVED_AFTER = "the next release"
 
 # [+|++|~]key[@package][=value], Hydra's override grammar as far as the key goes.
-_OVERRIDE = re.compile(r"^(?P<prefix>~|\+\+|\+)?(?P<key>[A-Za-z_][\w.]*)(?P<rest>@[\w.]*)?(?P<value>=.*)?$", re.DOTALL)
+_OVERRIDE = re.compile(
+    r"^(?P<prefix>~|\+\+|\+)?(?P<key>[A-Za-z_][\w.]*)(?P<rest>@[\w.]*)?(?P<value>=.*)?$", re.DOTALL
+)
 
 
 def rename_overrides(program: str, argv: list[str], notify: Any = None) -> list[str]:
@@ -38,8 +40,10 @@ def rename_overrides(program: str, argv: list[str], notify: Any = None) -> list[
         if new is None:
             result.append(arg)
             continue
-        notify(f"note: {match['key']}= is renamed {new}= (the old name works until {REMOVED_AFTER}); "
-               f"taking it as {new}=")
+        notify(
+            f"note: {match['key']}= is renamed {new}= (the old name works until {REMOVED_AFTER}); "
+            f"taking it as {new}="
+        )
         result.append(f"{match['prefix'] or ''}{new}{match['rest'] or ''}{match['value'] or ''}")
     return result
 

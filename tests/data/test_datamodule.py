@@ -20,7 +20,9 @@ def test_split_is_tf_read_data_sets_first_images_are_validation(synthetic_root):
 
 def test_random_split_is_seeded(synthetic_root):
     def val_labels(seed):
-        dm = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200, val_images="random", val_seed=seed)
+        dm = MNISTDataModule(
+            root=str(synthetic_root), download=False, val_size=200, val_images="random", val_seed=seed
+        )
         dm.setup()
         return dm.val_set[1]
 
@@ -28,7 +30,9 @@ def test_random_split_is_seeded(synthetic_root):
     assert not torch.equal(val_labels(3), val_labels(4))
 
 
-@pytest.mark.parametrize("kwargs, message", [({"val_size": 5000}, "val_size"), ({"batch_size": 5000}, "batch_size")])
+@pytest.mark.parametrize(
+    "kwargs, message", [({"val_size": 5000}, "val_size"), ({"batch_size": 5000}, "batch_size")]
+)
 def test_invalid_sizes(synthetic_root, kwargs, message):
     dm = MNISTDataModule(root=str(synthetic_root), download=False, **{"val_size": 200, **kwargs})
     with pytest.raises(ConfigError, match=message):

@@ -73,4 +73,6 @@ def test_fashion_mnist_is_found_in_the_system_folder(monkeypatch, tmp_path):
     system = write_synthetic_mnist(tmp_path / "fashion", n_train=20, n_test=10)
     spec = sources.DatasetSpec("fashion_mnist", "FashionMNIST", system_dirs=(str(system),))
     monkeypatch.setitem(sources.DATASETS, "fashion_mnist", spec)
-    assert load_dataset("fashion_mnist", tmp_path / "empty", download_if_missing=False)["test"][0].shape[0] == 10
+    assert (
+        load_dataset("fashion_mnist", tmp_path / "empty", download_if_missing=False)["test"][0].shape[0] == 10
+    )

@@ -24,19 +24,26 @@ from tests.helpers import compose_config, ctrl_c_by_default, run_script, small_r
 def test_checkpoint_accuracy_equals_training_validation_at_that_step(trained_run, tmp_path, weights):
     history = {h["step"]: h for h in json.loads((trained_run / "metrics.json").read_text())["history"]}
     result = run_script(
-        "evaluate.py", f"ckpt={trained_run / 'checkpoints' / 'step000040.ckpt'}", f"weights={weights}",
+        "evaluate.py",
+        f"ckpt={trained_run / 'checkpoints' / 'step000040.ckpt'}",
+        f"weights={weights}",
         f"hydra.run.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "evaluation.json").read_text())
     assert record["step"] == 40 and record["split"] == "val" and record["weights"] == weights
     assert record["accuracy"] == pytest.approx(history[40][f"val_acc_{weights}"], abs=1e-6)
-    assert f"After 40 training step(s), validation accuracy = {record['accuracy']:.4f}" in result.stderr + result.stdout
+    assert (
+        f"After 40 training step(s), validation accuracy = {record['accuracy']:.4f}"
+        in result.stderr + result.stdout
+    )
     assert len(record["per_class_accuracy"]) == 10 and sum(map(sum, record["confusion_matrix"])) == 200
 
 
 def test_test_split_of_final_checkpoint_equals_training_test_accuracy(trained_run, tmp_path):
-    cfg = compose_config("evaluate", [f"ckpt={trained_run}", "split=test", f"results_file={tmp_path / 'e.json'}"])
+    cfg = compose_config(
+        "evaluate", [f"ckpt={trained_run}", "split=test", f"results_file={tmp_path / 'e.json'}"]
+    )
     [record] = evaluate(cfg, tmp_path)
     final = json.loads((trained_run / "metrics.json").read_text())
     assert record["step"] == final["step"] and round(record["accuracy"], 4) == round(final["test_acc"], 4)
@@ -54,13 +61,21 @@ def test_watch_retries_a_half_written_checkpoint_and_never_reports_it(trained_ru
 
         checkpoint = load_checkpoint(path)  # raises CheckpointError while half-written
         calls.append(path.name)
-        return {"checkpoint": str(path), "step": checkpoint["global_step"], "split": "val", "weights": "ema", "accuracy": 0.5}
+        return {
+            "checkpoint": str(path),
+            "step": checkpoint["global_step"],
+            "split": "val",
+            "weights": "ema",
+            "accuracy": 0.5,
+        }
 
     def finish_writing(seconds):
         (folder / "step000020.ckpt").write_bytes(full)
         shutil.copy(trained_run / "checkpoints" / "step000040.ckpt", folder / "step000040.ckpt")
 
-    results = watch_checkpoints(folder, evaluate_path, interval=0, max_evals=2, timeout=30, sleep=finish_writing)
+    results = watch_checkpoints(
+        folder, evaluate_path, interval=0, max_evals=2, timeout=30, sleep=finish_writing
+    )
     assert [r["step"] for r in results] == [20, 40] and calls == ["step000020.ckpt", "step000040.ckpt"]
 
 
@@ -72,22 +87,49 @@ def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run
         if path.name == "step000020.ckpt":
             path.unlink()  # pruned by keep-5 right after the listing
             raise CheckpointError(f"checkpoint {path} does not exist (was it pruned?)")
-        return {"checkpoint": str(path), "step": int(path.stem[4:]), "split": "val", "weights": "ema", "accuracy": 1.0}
+        return {
+            "checkpoint": str(path),
+            "step": int(path.stem[4:]),
+            "split": "val",
+            "weights": "ema",
+            "accuracy": 1.0,
+        }
 
     saved = []
-    results = watch_checkpoints(folder, evaluate_path, interval=0, timeout=0, sleep=lambda s: None,
-                                on_result=lambda so_far: saved.append([r["step"] for r in so_far]))
-    assert [r["step"] for r in results] == [40, 60] and saved == [[40], [40, 60]]  # saved after each evaluation
-    assert sum("Skipped step000020.ckpt: deleted before it could be evaluated" in m for m in caplog.messages) == 1
+    results = watch_checkpoints(
+        folder,
+        evaluate_path,
+        interval=0,
+        timeout=0,
+        sleep=lambda s: None,
+        on_result=lambda so_far: saved.append([r["step"] for r in so_far]),
+    )
+    assert [r["step"] for r in results] == [40, 60] and saved == [
+        [40],
+        [40, 60],
+    ]  # saved after each evaluation
+    assert (
+        sum("Skipped step000020.ckpt: deleted before it could be evaluated" in m for m in caplog.messages)
+        == 1
+    )
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path, stop):
     output = tmp_path / "watch.json"
     watcher = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={trained_run / 'checkpoints'}", "watch=true",
-         "interval=60", f"results_file={output}", f"hydra.run.dir={tmp_path / 'eval'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "src" / "evaluate.py"),
+            f"ckpt={trained_run / 'checkpoints'}",
+            "watch=true",
+            "interval=60",
+            f"results_file={output}",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
     )
     deadline = time.monotonic() + 120
@@ -102,25 +144,48 @@ def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path,
 
 
 def test_watching_a_checkpoint_file_is_refused_in_one_line(trained_run, tmp_path):
-    result = run_script("evaluate.py", f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", "watch=true",
-                        f"hydra.run.dir={tmp_path}", timeout=60)
+    result = run_script(
+        "evaluate.py",
+        f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}",
+        "watch=true",
+        f"hydra.run.dir={tmp_path}",
+        timeout=60,
+    )
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
     assert result.returncode == 2 and len(errors) == 1 and "watch=true follows a folder" in errors[0]
 
 
 def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_root, tmp_path):
     run = tmp_path / "run"
-    overrides = small_run_overrides(synthetic_root, run, steps=100) + ["trainer.val_check_interval=20", "test=false"]
+    overrides = small_run_overrides(synthetic_root, run, steps=100) + [
+        "trainer.val_check_interval=20",
+        "test=false",
+    ]
     watcher = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), f"ckpt={run / 'checkpoints'}", "watch=true",
-         "interval=0.5", "max_evals=5", "timeout=240", f"results_file={tmp_path / 'watch.json'}",
-         f"hydra.run.dir={tmp_path / 'eval'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "src" / "evaluate.py"),
+            f"ckpt={run / 'checkpoints'}",
+            "watch=true",
+            "interval=0.5",
+            "max_evals=5",
+            "timeout=240",
+            f"results_file={tmp_path / 'watch.json'}",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    wait_for(tmp_path / "eval" / ".hydra" / "config.yaml", watcher)  # the watcher is up before training starts
+    wait_for(
+        tmp_path / "eval" / ".hydra" / "config.yaml", watcher
+    )  # the watcher is up before training starts
     # It runs niced (10 above us), so training keeps the cores when both want them.
     deadline = time.monotonic() + 60
-    while os.getpriority(os.PRIO_PROCESS, watcher.pid) == os.getpriority(os.PRIO_PROCESS, 0) and time.monotonic() < deadline:
+    while (
+        os.getpriority(os.PRIO_PROCESS, watcher.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert os.getpriority(os.PRIO_PROCESS, watcher.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
     trainer = run_script("train.py", *overrides)
@@ -147,7 +212,9 @@ def test_evaluation_takes_the_class_count_from_the_model_and_batches_as_asked():
 def test_data_root_and_the_data_group_work_in_the_evaluator(trained_run, synthetic_root, tmp_path):
     from mnist_lightning.errors import DataError
 
-    for i, extra in enumerate(([f"data.root={synthetic_root}"], ["data=mnist", f"data.root={synthetic_root}"])):
+    for i, extra in enumerate(
+        ([f"data.root={synthetic_root}"], ["data=mnist", f"data.root={synthetic_root}"])
+    ):
         [result] = evaluate(compose_config("evaluate", [f"ckpt={trained_run}", *extra]), tmp_path / str(i))
         assert result["step"] == 60 and 0 < result["accuracy"] <= 1
     empty = tmp_path / "empty"

@@ -87,7 +87,9 @@ def test_predict_classifies_files_reports_unreadable_once_and_writes_json(traine
         Image.fromarray(image).save(tmp_path / f"{i:02d}_{label}.png")
     (tmp_path / "zz_broken.png").write_bytes(b"not an image")
     out = tmp_path / "predictions.json"
-    result = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path}", "results_as=json", f"results_file={out}")
+    result = run_script(
+        "predict.py", f"ckpt={trained_run}", f"inputs={tmp_path}", "results_as=json", f"results_file={out}"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (result.stdout + result.stderr).count("zz_broken.png") == 0  # only in the output file, once
     records = json.loads(out.read_text())
@@ -130,8 +132,11 @@ def _stroke_seven(size: int = 280) -> Image.Image:
     from PIL import ImageDraw
 
     image = Image.new("L", (size, size), 255)
-    ImageDraw.Draw(image).line([(size * 0.25, size * 0.2), (size * 0.75, size * 0.2), (size * 0.45, size * 0.85)],
-                               fill=0, width=size // 12)
+    ImageDraw.Draw(image).line(
+        [(size * 0.25, size * 0.2), (size * 0.75, size * 0.2), (size * 0.45, size * 0.85)],
+        fill=0,
+        width=size // 12,
+    )
     return image
 
 
@@ -169,7 +174,9 @@ def test_eps_is_never_handed_to_an_interpreter():
         mnist_input(eps, "the upload")
 
 
-@pytest.mark.parametrize("fmt, keep", [("PNG", 400), ("GIF", 300), ("BMP", 5000), ("WEBP", 200), ("JPEG", 1500)])
+@pytest.mark.parametrize(
+    "fmt, keep", [("PNG", 400), ("GIF", 300), ("BMP", 5000), ("WEBP", 200), ("JPEG", 1500)]
+)
 def test_a_file_cut_short_is_refused_not_guessed(fmt, keep):
     whole = _encoded(_stroke_seven(), fmt)
     assert mnist_input(whole).sum() > 10
@@ -182,7 +189,9 @@ def test_a_jpeg_declaring_more_pixels_than_its_data_codes_is_refused():
 
     small = bytearray(_encoded(Image.new("L", (16, 16), 128), "JPEG"))
     frame = small.find(b"\xff\xc0")
-    small[frame + 5 : frame + 9] = struct.pack(">HH", 7000, 7000)  # the header now says 49 Mpx; 333 bytes of data
+    small[frame + 5 : frame + 9] = struct.pack(
+        ">HH", 7000, 7000
+    )  # the header now says 49 Mpx; 333 bytes of data
     with pytest.raises(DataError, match="declares 7000x7000 pixels but holds only"):
         mnist_input(bytes(small), "the upload")
 
@@ -193,7 +202,12 @@ def test_large_images_are_decoded_within_budget():
     photo = _encoded(_stroke_seven(1000).resize((4000, 3000)), "JPEG", quality=85)  # a 12-Mpx phone photo
     grey = preprocess.load_grey(photo)
     assert grey.size <= 4 * preprocess.WORK_PIXELS  # decoded at reduced scale (draft mode), not 12 Mpx
-    assert np.abs(mnist_input(photo) - mnist_input(_encoded(_stroke_seven(1000).resize((400, 300)), "JPEG"))).max() < 0.25
+    assert (
+        np.abs(
+            mnist_input(photo) - mnist_input(_encoded(_stroke_seven(1000).resize((400, 300)), "JPEG"))
+        ).max()
+        < 0.25
+    )
     screen = np.full((2160, 3840), 255, dtype=np.uint8)
     screen[500:1500, 1800:2000] = 0
     assert preprocess.load_grey(_png(screen)).size <= preprocess.WORK_PIXELS  # a 4K screenshot: reduced

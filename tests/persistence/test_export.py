@@ -18,7 +18,9 @@ from tests.helpers import run_script
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    result = run_script("export.py", f"ckpt={trained_run}", f"export_dir={out}", f"hydra.run.dir={out / 'log'}")
+    result = run_script(
+        "export.py", f"ckpt={trained_run}", f"export_dir={out}", f"hydra.run.dir={out / 'log'}"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return out
 
@@ -45,7 +47,9 @@ def test_pt2_loads_in_an_interpreter_that_cannot_import_src(exported, reference,
         "numpy.save('out.npy', m(x).detach().numpy())\n"
     )
     # -I: isolated mode, no PYTHONPATH, no user site, no script dir; run from an empty folder.
-    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = np.load(tmp_path / "out.npy")
     assert np.array_equal(out.argmax(1), logits.argmax(1)) and np.allclose(out, logits, atol=1e-5)
@@ -64,8 +68,16 @@ def test_onnx_in_onnxruntime_matches_pytorch_with_dynamic_batch(exported, refere
 def test_structure_json_is_readable_and_complete(exported, trained_run):
     structure = json.loads((exported / "model.json").read_text())
     assert structure["training_step"] == 60 and structure["weights"] == "ema"
-    assert [p["name"] for p in structure["parameters"]] == ["layer1.weight", "layer1.bias", "layer2.weight", "layer2.bias"]
-    assert structure["parameters"][0]["shape"] == [500, 784] and structure["num_parameters"] == 784 * 500 + 500 + 5010
+    assert [p["name"] for p in structure["parameters"]] == [
+        "layer1.weight",
+        "layer1.bias",
+        "layer2.weight",
+        "layer2.bias",
+    ]
+    assert (
+        structure["parameters"][0]["shape"] == [500, 784]
+        and structure["num_parameters"] == 784 * 500 + 500 + 5010
+    )
     assert structure["hyper_parameters"]["lr"] == 0.1
     assert structure["input"]["shape"] == ["batch", 784] and structure["output"]["shape"] == ["batch", 10]
     final = json.loads((trained_run / "metrics.json").read_text())

@@ -36,11 +36,16 @@ def test_old_checkpoint_resumes_at_its_step(synthetic_root, tmp_path):
     """It counted steps in Lightning's automatic-optimization progress; the module now steps manually."""
     out = tmp_path / "resumed"
     overrides = small_run_overrides(synthetic_root, out, steps=440) + [
-        "model.hidden=[16]", f"ckpt_path={FIXTURE}", "trainer.val_check_interval=220"]
+        "model.hidden=[16]",
+        f"ckpt_path={FIXTURE}",
+        "trainer.val_check_interval=220",
+    ]
     record = train(compose_train(overrides), out)
     assert record["step"] == 440 and [h["step"] for h in record["history"]] == [220, 440]
     # steps/s counts the 400 steps this process ran (not 440); both figures are rounded in metrics.json,
     # so the run is long enough (~1 s) for that rounding to stay under 2%
     assert record["steps_per_s"] * record["train_loop_s"] == pytest.approx(400, rel=0.05)
     resumed = load_checkpoint(out / "checkpoints" / "last.ckpt")
-    assert resumed["global_step"] == 440 and int(MNISTClassifier.from_checkpoint(resumed).ema.n_averaged) == 441
+    assert (
+        resumed["global_step"] == 440 and int(MNISTClassifier.from_checkpoint(resumed).ema.n_averaged) == 441
+    )

@@ -34,14 +34,20 @@ def test_renamed_partial_restore_reports_what_it_did():
     assert report.initialised == ["layer2.weight", "layer2.bias", "layer3.weight", "layer3.bias"]
     assert report.ignored == ["layer2.weight", "layer2.bias"]
     renamed = MLP(hidden=[50, 20])
-    restore_parameters(renamed, {"hidden.w": source.layer1.weight, "hidden.b": source.layer1.bias},
-                       {"layer1.weight": "hidden.w", "layer1.bias": "hidden.b"})
+    restore_parameters(
+        renamed,
+        {"hidden.w": source.layer1.weight, "hidden.b": source.layer1.bias},
+        {"layer1.weight": "hidden.w", "layer1.bias": "hidden.b"},
+    )
     assert torch.equal(renamed.layer1.bias, source.layer1.bias)
 
 
 def test_restore_errors():
     source = dict(MLP(hidden=[50]).named_parameters())
-    with pytest.raises(RestoreError, match="shape mismatch on restore: layer2.weight \\(20, 50\\) <- layer2.weight \\(10, 50\\)"):
+    with pytest.raises(
+        RestoreError,
+        match="shape mismatch on restore: layer2.weight \\(20, 50\\) <- layer2.weight \\(10, 50\\)",
+    ):
         restore_parameters(MLP(hidden=[50, 20]), source, {"layer2": "layer2"})
     with pytest.raises(RestoreError, match="names no parameter"):
         restore_parameters(MLP(hidden=[50]), source, {"layer9": "layer1"})
@@ -65,7 +71,11 @@ def test_warm_start_from_the_command_config(trained_run, synthetic_root, tmp_pat
     assert torch.equal(module.ema.module.layer1.weight, source["ema.module.layer1.weight"])
     assert "layer2.weight" in report.initialised
     record = train_small_run(
-        synthetic_root, tmp_path / "warm", "model.hidden=[500,64]", f"init_from={trained_run}",
-        "init_map={layer1:layer1}", steps=20,
+        synthetic_root,
+        tmp_path / "warm",
+        "model.hidden=[500,64]",
+        f"init_from={trained_run}",
+        "init_map={layer1:layer1}",
+        steps=20,
     )
     assert record["status"] == "completed"

@@ -28,7 +28,10 @@ def test_real_test_digits_sent_as_png_score_what_the_evaluator_scores(real_run):
     client = TestClient(create_app(load_model(real_run)), base_url=LOCAL)
     images, labels = mnist_test_digits()
     images, labels = images[:60], labels[:60]
-    answers = [client.post("/api/predict", files={"file": ("d.png", png_bytes(im.numpy()), "image/png")}) for im in images]
+    answers = [
+        client.post("/api/predict", files={"file": ("d.png", png_bytes(im.numpy()), "image/png")})
+        for im in images
+    ]
     assert all(a.status_code == 200 for a in answers)
     served = np.array([a.json()["digit"] for a in answers])
     net, _, _ = load_mlp(real_run)
@@ -36,8 +39,7 @@ def test_real_test_digits_sent_as_png_score_what_the_evaluator_scores(real_run):
     assert (served == labels.numpy()).mean() == pytest.approx(evaluator["accuracy"])
     assert evaluator["accuracy"] >= 0.95
     first = answers[0].json()
-    assert first["model"] == {"format": "ckpt", "file": "step002000.ckpt",
-                              "step": 2000, "weights": "ema"}
+    assert first["model"] == {"format": "ckpt", "file": "step002000.ckpt", "step": 2000, "weights": "ema"}
     assert len(first["top"]) == 3 and np.array(first["input"]).shape == (28, 28)
 
 
@@ -77,7 +79,11 @@ def test_a_raw_image_body_works_like_a_form_upload(client):
     "kwargs, status, reason",
     [
         ({"content": b"", "headers": {"content-type": "image/png"}}, 400, "empty body"),
-        ({"content": b"this is not an image", "headers": {"content-type": "image/png"}}, 400, "not a readable image"),
+        (
+            {"content": b"this is not an image", "headers": {"content-type": "image/png"}},
+            400,
+            "not a readable image",
+        ),
         ({"files": {"file": ("x.png", b"GIF89a broken", "image/png")}}, 400, "not a readable image"),
         ({"files": {"other": ("x.png", b"", "image/png")}}, 400, "without a 'file' field"),
         ({"json": {"pixels": [0.5] * 783}}, 422, "got 783"),
@@ -92,18 +98,76 @@ def test_a_raw_image_body_works_like_a_form_upload(client):
         ({"json": {"pixels": [True] * 784}}, 422, "numbers only"),
         ({"json": {"pixels": [None] * 784}}, 422, "numbers only"),
         ({"json": {"pixels": "0.5"}}, 422, "got a JSON string"),
-        ({"content": b"[" * 50_000 + b"]" * 50_000, "headers": {"content-type": "application/json"}}, 413, "JSON body too large"),
-        ({"content": b"[" * 20_000 + b"]" * 20_000, "headers": {"content-type": "application/json"}}, 400, "nested too deeply"),
-        ({"content": b'{"pixels": [' + b"9" * 401 + b"]}", "headers": {"content-type": "application/json"}}, 422, "got 1 values"),
-        ({"content": b'{"pixels": [' + b",".join([b"9" * 401] + [b"0"] * 783) + b"]}", "headers": {"content-type": "application/json"}}, 422, "in [0, 1]"),
-        ({"content": b'{"pixels": [' + b",".join([b"9" * 5000] + [b"0"] * 783) + b"]}", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
-        ({"content": b'{"pixels": []}', "headers": {"content-type": "application/jsonx"}}, 415, "unsupported content type"),
-        ({"content": b"GIF89a broken", "headers": {"content-type": "IMAGE/PNG"}}, 400, "not a readable image"),
+        (
+            {"content": b"[" * 50_000 + b"]" * 50_000, "headers": {"content-type": "application/json"}},
+            413,
+            "JSON body too large",
+        ),
+        (
+            {"content": b"[" * 20_000 + b"]" * 20_000, "headers": {"content-type": "application/json"}},
+            400,
+            "nested too deeply",
+        ),
+        (
+            {
+                "content": b'{"pixels": [' + b"9" * 401 + b"]}",
+                "headers": {"content-type": "application/json"},
+            },
+            422,
+            "got 1 values",
+        ),
+        (
+            {
+                "content": b'{"pixels": [' + b",".join([b"9" * 401] + [b"0"] * 783) + b"]}",
+                "headers": {"content-type": "application/json"},
+            },
+            422,
+            "in [0, 1]",
+        ),
+        (
+            {
+                "content": b'{"pixels": [' + b",".join([b"9" * 5000] + [b"0"] * 783) + b"]}",
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "not valid JSON",
+        ),
+        (
+            {"content": b'{"pixels": []}', "headers": {"content-type": "application/jsonx"}},
+            415,
+            "unsupported content type",
+        ),
+        (
+            {"content": b"GIF89a broken", "headers": {"content-type": "IMAGE/PNG"}},
+            400,
+            "not a readable image",
+        ),
     ],
-    ids=["empty", "not-image", "broken-upload", "no-file-field", "short-array", "out-of-range", "strings",
-         "bad-json", "text", "huge-header", "over-limit", "nested-lists", "numeric-strings", "booleans", "nulls",
-         "a-string", "deep-nesting-over-json-cap", "deep-nesting", "huge-integer", "huge-integers",
-         "integer-past-digit-limit", "jsonx", "upper-case-type"],
+    ids=[
+        "empty",
+        "not-image",
+        "broken-upload",
+        "no-file-field",
+        "short-array",
+        "out-of-range",
+        "strings",
+        "bad-json",
+        "text",
+        "huge-header",
+        "over-limit",
+        "nested-lists",
+        "numeric-strings",
+        "booleans",
+        "nulls",
+        "a-string",
+        "deep-nesting-over-json-cap",
+        "deep-nesting",
+        "huge-integer",
+        "huge-integers",
+        "integer-past-digit-limit",
+        "jsonx",
+        "upper-case-type",
+    ],
 )
 def test_bad_requests_get_a_4xx_with_a_one_line_reason(client, kwargs, status, reason):
     answer = client.post("/api/predict", **kwargs)
@@ -131,10 +195,20 @@ def test_health_page_and_static_files_and_nothing_else(client, trained_run):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["model"]["step"] == 60 and health["model"]["weights"] == "ema"
     page = client.get("/")
-    assert page.status_code == 200 and '<canvas id="pad"' in page.text and "http" not in page.text.split("<body>")[0]
+    assert (
+        page.status_code == 200
+        and '<canvas id="pad"' in page.text
+        and "http" not in page.text.split("<body>")[0]
+    )
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
-    for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/../../../errors.py", "/app.py", "/etc/passwd"):
+    for path in (
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+        "/static/../../../errors.py",
+        "/app.py",
+        "/etc/passwd",
+    ):
         assert client.get(path).status_code == 404, path
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
 
@@ -142,7 +216,9 @@ def test_health_page_and_static_files_and_nothing_else(client, trained_run):
 def test_json_types_are_matched_case_insensitively_and_exactly(client):
     body = b'{"pixels": [' + b",".join([b"0"] * 784) + b"]}"
     for kind in ("Application/JSON", "application/json; charset=utf-8"):
-        assert client.post("/api/predict", content=body, headers={"content-type": kind}).status_code == 200, kind
+        assert client.post("/api/predict", content=body, headers={"content-type": kind}).status_code == 200, (
+            kind
+        )
 
 
 def test_answers_name_the_model_file_but_no_server_path(client, trained_run):
@@ -151,8 +227,12 @@ def test_answers_name_the_model_file_but_no_server_path(client, trained_run):
     assert str(trained_run) not in health.text
     image = np.zeros((28, 28), dtype=np.uint8)
     image[4:24, 12:16] = 255
-    assert str(trained_run) not in client.post("/api/predict", content=png_bytes(image),
-                                               headers={"content-type": "image/png"}).text
+    assert (
+        str(trained_run)
+        not in client.post(
+            "/api/predict", content=png_bytes(image), headers={"content-type": "image/png"}
+        ).text
+    )
 
 
 def test_other_host_names_and_cross_site_posts_are_refused(client):
@@ -160,8 +240,12 @@ def test_other_host_names_and_cross_site_posts_are_refused(client):
     assert client.get("/api/health", headers=rebinding).status_code == 400
     assert client.get("/static", headers=rebinding, follow_redirects=False).status_code == 400
     body = {"files": {"file": ("x.png", b"GIF89a broken", "image/png")}}
-    for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"},
-                    {"origin": "http://evil.example"}, {"origin": "null"}):
+    for headers in (
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"origin": "http://evil.example"},
+        {"origin": "null"},
+    ):
         answer = client.post("/api/predict", headers=headers, **body)
         assert answer.status_code == 403 and "cross-site" in answer.json()["detail"], headers
     same = {"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1"}
@@ -169,9 +253,13 @@ def test_other_host_names_and_cross_site_posts_are_refused(client):
 
 
 def test_every_answer_carries_the_security_headers_and_api_answers_are_not_cached(client):
-    for answer in (client.get("/"), client.get("/static/app.js"), client.get("/api/health"),
-                   client.post("/api/predict", content=b"", headers={"content-type": "image/png"}),
-                   client.get("/api/health", headers={"host": "evil.example"})):
+    for answer in (
+        client.get("/"),
+        client.get("/static/app.js"),
+        client.get("/api/health"),
+        client.post("/api/predict", content=b"", headers={"content-type": "image/png"}),
+        client.get("/api/health", headers={"host": "evil.example"}),
+    ):
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
@@ -186,18 +274,24 @@ def test_the_page_needs_no_inline_code_or_style():
     page = (STATIC / "index.html").read_text()
     assert "<script>" not in page and "<style" not in page and " style=" not in page
     assert not re.search(r"\son\w+\s*=", page)  # no inline event handlers
-    assert "style=" not in (STATIC / "app.js").read_text() and "innerHTML = `" not in (STATIC / "app.js").read_text()
+    assert (
+        "style=" not in (STATIC / "app.js").read_text()
+        and "innerHTML = `" not in (STATIC / "app.js").read_text()
+    )
 
 
-@pytest.mark.parametrize("override, message", [
-    ("top_k=0", "top_k=0: expected an integer >= 1"),
-    ("torch_threads=0", "torch_threads=0: expected an integer >= 1"),
-    ("decode_slots=true", "decode_slots=True: expected an integer >= 1"),
-    ("max_connections=-1", "max_connections=-1: expected an integer >= 1"),
-    ("request_timeout=0", "request_timeout=0: expected a number of seconds > 0"),
-    ("allowed_hosts=[]", "allowed_hosts=[]: expected a list of host names"),
-    ("port=70000", "port=70000: expected an integer port"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("top_k=0", "top_k=0: expected an integer >= 1"),
+        ("torch_threads=0", "torch_threads=0: expected an integer >= 1"),
+        ("decode_slots=true", "decode_slots=True: expected an integer >= 1"),
+        ("max_connections=-1", "max_connections=-1: expected an integer >= 1"),
+        ("request_timeout=0", "request_timeout=0: expected a number of seconds > 0"),
+        ("allowed_hosts=[]", "allowed_hosts=[]: expected a list of host names"),
+        ("port=70000", "port=70000: expected an integer port"),
+    ],
+)
 def test_serve_checks_its_settings_before_loading_anything(override, message):
     from mnist_lightning.errors import UserError
     from mnist_lightning.serving.run import serve

@@ -25,8 +25,14 @@ from tests.helpers import mnist_test_digits, png_bytes
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -43,9 +49,15 @@ def server(real_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "src" / "serve.py"), f"ckpt={real_run}", f"port={port}",
-             f"hydra.run.dir={log.parent}"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "src" / "serve.py"),
+                f"ckpt={real_run}",
+                f"port={port}",
+                f"hydra.run.dir={log.parent}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -102,20 +114,26 @@ def wait_until(page, expression: str, timeout_s: float = 30.0) -> None:
 
 def settled_digit(page, before: int) -> str:
     """Wait for the answers to requests sent after `before` to arrive; the prediction shown then."""
-    wait_until(page, f"document.body.dataset.busy === '0' && Number(document.body.dataset.completed) > {before}")
+    wait_until(
+        page, f"document.body.dataset.busy === '0' && Number(document.body.dataset.completed) > {before}"
+    )
     return page.get_attribute("#prediction", "data-digit")
 
 
 def shown_input(page) -> list[int]:
     """The grey levels of the 28x28 image the page shows as what the model saw."""
-    data = page.evaluate("Array.from(document.getElementById('seen').getContext('2d').getImageData(0,0,28,28).data)")
+    data = page.evaluate(
+        "Array.from(document.getElementById('seen').getContext('2d').getImageData(0,0,28,28).data)"
+    )
     return data[0::4]
 
 
 def assert_shows_the_finished_drawing(page, url: str) -> None:
     """The page's answer is the server's answer for the pad as it is now, not for a stroke half drawn."""
     encoded = page.evaluate("document.getElementById('pad').toDataURL('image/png').split(',')[1]")
-    request = urllib.request.Request(f"{url}/api/predict", data=base64.b64decode(encoded), headers={"content-type": "image/png"})
+    request = urllib.request.Request(
+        f"{url}/api/predict", data=base64.b64decode(encoded), headers={"content-type": "image/png"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.loads(response.read())
     assert page.get_attribute("#prediction", "data-digit") == str(answer["digit"])
@@ -132,7 +150,9 @@ def test_drawing_and_uploading_digits_in_chromium(server, browser, tmp_path, rea
     page = browser.new_page(viewport={"width": 900, "height": 720})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)  # CSP violations
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )  # CSP violations
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
@@ -163,7 +183,9 @@ def test_drawing_and_uploading_digits_in_chromium(server, browser, tmp_path, rea
     page.screenshot(path=str(tmp_path / "upload.png"))
 
     assert not errors, errors
-    assert all(r.startswith(url) for r in requests), [r for r in requests if not r.startswith(url)]  # nothing off-site
+    assert all(r.startswith(url) for r in requests), [
+        r for r in requests if not r.startswith(url)
+    ]  # nothing off-site
     assert (tmp_path / "one.png").stat().st_size > 10_000
 
 
@@ -183,7 +205,9 @@ def test_the_server_keeps_answering_concurrent_requests(server):
     bodies = [png_bytes(images[i].numpy()) for i in range(16)]
 
     def post(i: int) -> int:
-        request = urllib.request.Request(f"{url}/api/predict", data=bodies[i % 16], headers={"content-type": "image/png"})
+        request = urllib.request.Request(
+            f"{url}/api/predict", data=bodies[i % 16], headers={"content-type": "image/png"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status
 

@@ -19,7 +19,9 @@ import pytest
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 from tests.serving.test_browser import free_port
 
-spec = importlib.util.spec_from_file_location("hostile_requests", PROJECT_ROOT / "benchmarks" / "hostile_requests.py")
+spec = importlib.util.spec_from_file_location(
+    "hostile_requests", PROJECT_ROOT / "benchmarks" / "hostile_requests.py"
+)
 hostile = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = hostile  # dataclasses look their module up there
 spec.loader.exec_module(hostile)
@@ -41,9 +43,16 @@ def server(trained_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "src" / "serve.py"), f"ckpt={trained_run}", f"port={port}",
-             f"request_timeout={REQUEST_TIMEOUT}", f"hydra.run.dir={log.parent}"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "src" / "serve.py"),
+                f"ckpt={trained_run}",
+                f"port={port}",
+                f"request_timeout={REQUEST_TIMEOUT}",
+                f"hydra.run.dir={log.parent}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while True:
@@ -61,7 +70,10 @@ def server(trained_run, tmp_path_factory):
 
 
 def alive(port: int) -> bool:
-    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10).read())["status"] == "ok"
+    return (
+        json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10).read())["status"]
+        == "ok"
+    )
 
 
 def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(server):
@@ -76,9 +88,22 @@ def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(
         if status >= 400:
             detail = json.loads(body)["detail"]
             assert case.detail in detail and "\n" not in detail, (case.name, detail)
-            assert not re.search(r"0x[0-9a-f]{6,}|/tmp/|/home/|<\w+", detail), (case.name, detail)  # no reprs, no paths
-    heavy = [case for case in cases if case.name in ("png-palette-4k", "png-ink-4k-rgba", "png-ink-49mpx",
-                                                      "jpeg-declares-49mpx-truncated", "webp-49mpx")]
+            assert not re.search(r"0x[0-9a-f]{6,}|/tmp/|/home/|<\w+", detail), (
+                case.name,
+                detail,
+            )  # no reprs, no paths
+    heavy = [
+        case
+        for case in cases
+        if case.name
+        in (
+            "png-palette-4k",
+            "png-ink-4k-rgba",
+            "png-ink-49mpx",
+            "jpeg-declares-49mpx-truncated",
+            "webp-49mpx",
+        )
+    ]
     with ThreadPoolExecutor(24) as pool:  # many at once: decodes queue for their slots
         answers = list(pool.map(lambda case: hostile.request("127.0.0.1", port, case)[0], heavy * 5))
     assert set(answers) <= {200, 400, 503}, answers
@@ -88,7 +113,9 @@ def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(
     assert "Traceback" not in log.read_text()
 
 
-@pytest.mark.parametrize("name", ["idle-connection", "partial-headers", "body-short-of-length", "body-1-byte-per-0.5s"])
+@pytest.mark.parametrize(
+    "name", ["idle-connection", "partial-headers", "body-short-of-length", "body-1-byte-per-0.5s"]
+)
 def test_a_client_that_never_finishes_its_request_is_cut_off(server, name):
     _process, port, log = server
     sent = hostile.slow_clients("127.0.0.1", port)[name]
@@ -104,8 +131,10 @@ def test_a_client_vanishing_mid_body_is_one_log_line(server):
     before = len(log.read_text())
     for _ in range(20):
         with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
-                         b"Content-Length: 100000\r\n\r\n" + b"x" * 5000)
+            sock.sendall(
+                b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 100000\r\n\r\n" + b"x" * 5000
+            )
             time.sleep(0.05)
     time.sleep(0.5)
     text = log.read_text()[before:]

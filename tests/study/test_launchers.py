@@ -15,7 +15,12 @@ from tests.helpers import run_script, sweep_overrides
 )
 def test_two_job_sweep_runs_each_job_in_its_own_process(synthetic_root, tmp_path, launcher):
     result = run_script(
-        "train.py", "-m", *launcher, "seed=1,2", *sweep_overrides(synthetic_root, steps=20), f"hydra.sweep.dir={tmp_path}",
+        "train.py",
+        "-m",
+        *launcher,
+        "seed=1,2",
+        *sweep_overrides(synthetic_root, steps=20),
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p.name for p in tmp_path.iterdir() if (p / "metrics.json").exists())
@@ -24,6 +29,8 @@ def test_two_job_sweep_runs_each_job_in_its_own_process(synthetic_root, tmp_path
     assert [m["seed"] for m in metrics] == [1, 2] and (tmp_path / "results.csv").exists()
     # Parallel jobs share the cores (OpenMP threads waiting for a busy core would spin); one at a time gets all.
     cores = os.cpu_count()
-    assert [m["cpu_threads"] for m in metrics] == [max(1, cores // 2) if "joblib" in launcher[0] else cores] * 2
+    assert [m["cpu_threads"] for m in metrics] == [
+        max(1, cores // 2) if "joblib" in launcher[0] else cores
+    ] * 2
     if launcher[0].endswith("submitit_local"):
         assert len(list((tmp_path / ".submitit").glob("*/*_log.out"))) == 2  # two submitted processes

@@ -24,7 +24,11 @@ def read_csv(path):
 def job_metrics(sweep, **overrides):
     """metrics.json of every job of `sweep` whose folder name holds all `key=value` given."""
     wanted = [f"{k.replace('__', '.')}={v}" for k, v in overrides.items()]
-    return [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json")) if all(w in p.parent.name for w in wanted)]
+    return [
+        json.loads(p.read_text())
+        for p in sorted(sweep.glob("*/metrics.json"))
+        if all(w in p.parent.name for w in wanted)
+    ]
 
 
 def assert_png(path):
@@ -60,7 +64,11 @@ def test_welch_interval_by_hand_and_against_scipy():
 def study(synthetic_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("study")
     result = run_script(
-        "train.py", "-m", "variant=all,no_hidden", "track_test=true", *sweep_overrides(synthetic_root),
+        "train.py",
+        "-m",
+        "variant=all,no_hidden",
+        "track_test=true",
+        *sweep_overrides(synthetic_root),
         f"hydra.sweep.dir={folder}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -77,7 +85,9 @@ def test_the_study_reads_as_before_with_differences_to_all(study):
         assert float(row["test_acc_mean"]) == pytest.approx(metrics[variant]["test_acc"])
         assert float(row["best_val_acc_mean"]) == pytest.approx(metrics[variant]["best_val_acc"])
         assert row["n_seeds"] == "1" and row["completed"] == "1" and int(row["steps"]) == 40
-    assert float(rows["no_hidden"]["diff_vs_reference"]) == pytest.approx(metrics["no_hidden"]["test_acc"] - metrics["all"]["test_acc"])
+    assert float(rows["no_hidden"]["diff_vs_reference"]) == pytest.approx(
+        metrics["no_hidden"]["test_acc"] - metrics["all"]["test_acc"]
+    )
     table = (study / "results.md").read_text()
     assert table.startswith("| variant | seeds |") and "Δ test acc vs all [95% CI]" in table
     assert "| all | 1/1 |" in table and "reference" in table and "(1 seed: no interval)" in table
@@ -85,23 +95,36 @@ def test_the_study_reads_as_before_with_differences_to_all(study):
     for name in ("comparison.png", "curves.png", "val_vs_test.png"):
         assert_png(study / name)
     correlation = json.loads((study / "correlation.json").read_text())
-    assert correlation["with_step0"]["n_checkpoints"] == 6 and correlation["without_step0"]["n_checkpoints"] == 4
-    assert metrics["all"]["history"][0]["step"] == 0 and "tracked_test_acc_ema" in metrics["all"]["history"][1]
+    assert (
+        correlation["with_step0"]["n_checkpoints"] == 6 and correlation["without_step0"]["n_checkpoints"] == 4
+    )
+    assert (
+        metrics["all"]["history"][0]["step"] == 0 and "tracked_test_acc_ema" in metrics["all"]["history"][1]
+    )
 
 
 @pytest.fixture(scope="module")
 def lr_sweep(synthetic_root, tmp_path_factory):
     """-m lr=0.1,1e6 seed=1,2: one configuration trains, the other diverges in both seeds."""
     folder = tmp_path_factory.mktemp("lr_sweep")
-    result = run_script("train.py", "-m", "lr=0.1,1e6", "seed=1,2", *sweep_overrides(synthetic_root, free=("lr",)),
-                        f"hydra.sweep.dir={folder}")
+    result = run_script(
+        "train.py",
+        "-m",
+        "lr=0.1,1e6",
+        "seed=1,2",
+        *sweep_overrides(synthetic_root, free=("lr",)),
+        f"hydra.sweep.dir={folder}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
 
 
 def test_rows_are_configurations_and_seeds_are_aggregated(lr_sweep):
     rows = read_csv(lr_sweep / "results.csv")
-    assert [row["lr"] for row in rows] == ["0.1", "1000000.0"] and [row["label"] for row in rows] == ["lr=0.1", "lr=1000000.0"]
+    assert [row["lr"] for row in rows] == ["0.1", "1000000.0"] and [row["label"] for row in rows] == [
+        "lr=0.1",
+        "lr=1000000.0",
+    ]
     good = job_metrics(lr_sweep, lr="0.1")
     tests = [m["test_acc"] for m in good]
     assert len(good) == 2 and {m["seed"] for m in good} == {1, 2}
@@ -120,16 +143,23 @@ def test_rows_say_what_ran_and_the_report_says_when_jobs_ran_on_one_machine(lr_s
 
 def test_a_report_whose_jobs_ran_on_different_machines_or_dtypes_says_so(tmp_path):
     def run(seed, dtype, cpu, isa):
-        metrics = {"status": "completed", "test_acc": 0.98, "wall_time_s": 1.0, "compute_dtype": dtype,
-                   "machine": {"cpu": cpu, "cpu_isa": isa}}
+        metrics = {
+            "status": "completed",
+            "test_acc": 0.98,
+            "wall_time_s": 1.0,
+            "compute_dtype": dtype,
+            "machine": {"cpu": cpu, "cpu_isa": isa},
+        }
         return Run(tmp_path / str(seed), "completed", seed, {}, metrics, None)
 
     same = [run(1, "fp32", "AMD EPYC", ["AVX2"]), run(2, "fp32", "AMD EPYC", ["AVX2"])]
     assert mixed_machines_note(same) is None
     mixed = same + [run(3, "bf16", "Intel Xeon", ["AVX2", "AMX"])]
     note = mixed_machines_note(mixed)
-    assert note.startswith("These jobs ran in 2 compute dtypes (bf16, fp32) and on 2 kinds of machine "
-                           "(AMD EPYC (AVX2); Intel Xeon (AVX2, AMX))")
+    assert note.startswith(
+        "These jobs ran in 2 compute dtypes (bf16, fp32) and on 2 kinds of machine "
+        "(AMD EPYC (AVX2); Intel Xeon (AVX2, AMX))"
+    )
     [row], _ = aggregate(mixed, [])
     assert row["compute_dtype"] == "bf16/fp32" and row["cpu"] == "AMD EPYC (AVX2) / Intel Xeon (AVX2, AMX)"
 
@@ -157,21 +187,37 @@ def test_report_py_gives_the_same_results_and_takes_a_reference(lr_sweep):
 
 def test_two_keys_short_jobs_validate_at_their_last_step_and_get_a_heat_map(synthetic_root, tmp_path):
     """A 2x2 sweep of 10-step jobs, shorter than the validation interval (20)."""
-    result = run_script("train.py", "-m", "lr=0.1,0.2", "reg.rate=0,1e-4",
-                        *sweep_overrides(synthetic_root, steps=10, free=("lr",)), f"hydra.sweep.dir={tmp_path}")
+    result = run_script(
+        "train.py",
+        "-m",
+        "lr=0.1,0.2",
+        "reg.rate=0,1e-4",
+        *sweep_overrides(synthetic_root, steps=10, free=("lr",)),
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_metrics(tmp_path)
     assert len(jobs) == 4 and all(m["val_acc"] is not None and m["history"][-1]["step"] == 10 for m in jobs)
     rows = read_csv(tmp_path / "results.csv")
-    assert [(r["lr"], r["reg.rate"]) for r in rows] == [("0.1", "0"), ("0.1", "0.0001"), ("0.2", "0"), ("0.2", "0.0001")]
+    assert [(r["lr"], r["reg.rate"]) for r in rows] == [
+        ("0.1", "0"),
+        ("0.1", "0.0001"),
+        ("0.2", "0"),
+        ("0.2", "0.0001"),
+    ]
     assert_png(tmp_path / "heatmap.png")
     assert_png(tmp_path / "curves.png")  # one point per configuration, at step 10
     assert "| lr | reg.rate | seeds |" in (tmp_path / "results.md").read_text()
 
 
 def test_a_failed_job_is_its_own_row_and_the_report_says_so(synthetic_root, tmp_path):
-    result = run_script("train.py", "-m", "model.activation=relu,swish", *sweep_overrides(synthetic_root, steps=20),
-                        f"hydra.sweep.dir={tmp_path}")
+    result = run_script(
+        "train.py",
+        "-m",
+        "model.activation=relu,swish",
+        *sweep_overrides(synthetic_root, steps=20),
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode != 0  # the sweep says a job failed...
     assert len(list(tmp_path.glob("*/metrics.json"))) == 1  # ...after the other job finished
     report = run_script("report.py", str(tmp_path))
@@ -179,13 +225,17 @@ def test_a_failed_job_is_its_own_row_and_the_report_says_so(synthetic_root, tmp_
     assert "failed" in report.stderr and "model.activation='swish'" in report.stdout + report.stderr
     relu, swish = read_csv(tmp_path / "results.csv")
     assert relu["model.activation"] == "relu" and relu["completed"] == "1"
-    assert float(relu["test_acc_mean"]) == pytest.approx(json.loads(next(tmp_path.glob("*/metrics.json")).read_text())["test_acc"])
+    assert float(relu["test_acc_mean"]) == pytest.approx(
+        json.loads(next(tmp_path.glob("*/metrics.json")).read_text())["test_acc"]
+    )
     assert swish["failed"] == "1" and swish["test_acc_mean"] == "" and "failed" in swish["notes"]
 
 
 def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
     run = tmp_path / "diverged"
-    result = run_script("train.py", *small_run_overrides(synthetic_root, run, steps=40), "lr=1e6", "variant=no_l2")
+    result = run_script(
+        "train.py", *small_run_overrides(synthetic_root, run, steps=40), "lr=1e6", "variant=no_l2"
+    )
     assert result.returncode == 3
     output = result.stderr + result.stdout
     assert "training diverged" in output and "learning rate is probably too high" in output
@@ -196,8 +246,12 @@ def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
 
 def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy(synthetic_root, tmp_path):
     result = run_script(
-        "train.py", "-m", "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.n_startup_trials=2", "report.retrain_best_seeds=2",
+        "train.py",
+        "-m",
+        "hparams_search=mnist_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "report.retrain_best_seeds=2",
         *sweep_overrides(synthetic_root, steps=20, free=("lr", "data.batch_size")),
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -209,9 +263,18 @@ def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy
     values = {json.loads(p.read_text())["val_acc"] for p in tmp_path.glob("*/metrics.json")}
     assert len(trials) == 2 and {float(t["value"]) for t in trials} == values
     assert best.best_value == pytest.approx(max(values))
-    assert set(best.best_params) == {"lr", "lr_schedule.decay_rate", "reg.rate", "model.hidden.0", "data.batch_size", "ema.decay"}
+    assert set(best.best_params) == {
+        "lr",
+        "lr_schedule.decay_rate",
+        "reg.rate",
+        "model.hidden.0",
+        "data.batch_size",
+        "ema.decay",
+    }
     line = (tmp_path / "best_overrides.txt").read_text()
-    assert all(f"{k}={v}" in line for k, v in best.best_params.items()) and f"data.root={synthetic_root}" in line
+    assert (
+        all(f"{k}={v}" in line for k, v in best.best_params.items()) and f"data.root={synthetic_root}" in line
+    )
     assert_png(tmp_path / "optimization_history.png")
     retrained = [json.loads(p.read_text()) for p in (tmp_path / "best_retrained").glob("*/metrics.json")]
     assert sorted(m["seed"] for m in retrained) == [1, 2]

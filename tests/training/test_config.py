@@ -23,7 +23,9 @@ def test_every_group_option_composes_and_validates(group, option):
     cfg = compose_train([f"{group}={option}"])
     validate_train_config(cfg)
     module = instantiate(cfg.module, _convert_="all")
-    assert all(isinstance(v, (int, float, str, bool, list, dict, type(None))) for v in module.hparams.values())
+    assert all(
+        isinstance(v, (int, float, str, bool, list, dict, type(None))) for v in module.hparams.values()
+    )
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -55,7 +57,11 @@ def test_momentum_runs_are_labelled_momentum_and_train_with_nesterov_momentum():
 
     optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(2))], lr=cfg.lr, **cfg.optimizer)
     assert isinstance(optimizer, torch.optim.SGD)
-    assert optimizer.defaults["momentum"] == 0.9 and optimizer.defaults["nesterov"] and optimizer.defaults["fused"]
+    assert (
+        optimizer.defaults["momentum"] == 0.9
+        and optimizer.defaults["nesterov"]
+        and optimizer.defaults["fused"]
+    )
 
 
 def test_ema_on_off_are_strings_not_yaml_booleans():
@@ -88,8 +94,13 @@ def test_invalid_values_name_the_key(override, key):
         validate_train_config(compose_train([override]))
 
 
-LOCAL_REQUIRED = {"train": [], "evaluate": ["ckpt=x"], "export": ["ckpt=x"], "predict": ["ckpt=x", "inputs=x"],
-                  "serve": ["ckpt=x"]}
+LOCAL_REQUIRED = {
+    "train": [],
+    "evaluate": ["ckpt=x"],
+    "export": ["ckpt=x"],
+    "predict": ["ckpt=x", "inputs=x"],
+    "serve": ["ckpt=x"],
+}
 
 
 @pytest.mark.parametrize("program", sorted(LOCAL_REQUIRED))
@@ -99,6 +110,9 @@ def test_a_local_file_sets_data_root_once_for_every_program(program, tmp_path):
     searchpath = f"hydra.searchpath=[file://{tmp_path}]"  # where conf/local/default.yaml would be
     cfg = compose_config(program, [*LOCAL_REQUIRED[program], searchpath])
     assert cfg.data.root == "/data/mnist"
-    assert compose_config(program, [*LOCAL_REQUIRED[program], searchpath, "data.root=/elsewhere"]).data.root == "/elsewhere"
+    assert (
+        compose_config(program, [*LOCAL_REQUIRED[program], searchpath, "data.root=/elsewhere"]).data.root
+        == "/elsewhere"
+    )
     without = compose_config(program, LOCAL_REQUIRED[program])  # no local file: the program's own default
     assert without.data.root != "/data/mnist"

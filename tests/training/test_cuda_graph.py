@@ -18,8 +18,12 @@ def test_graphed_step_trains_like_the_eager_step(synthetic_root, tmp_path, preci
     records, weights = {}, {}
     for graph in (True, False):
         out = tmp_path / f"graph_{graph}"
-        overrides = [o for o in small_run_overrides(synthetic_root, out, steps=60) if o != "trainer.accelerator=cpu"]
-        cfg = compose_train(overrides + ["trainer.accelerator=gpu", f"module.cuda_graph={graph}", f"precision={precision}"])
+        overrides = [
+            o for o in small_run_overrides(synthetic_root, out, steps=60) if o != "trainer.accelerator=cpu"
+        ]
+        cfg = compose_train(
+            overrides + ["trainer.accelerator=gpu", f"module.cuda_graph={graph}", f"precision={precision}"]
+        )
         records[graph] = train(cfg, out)
         checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
         weights[graph] = checkpoint["state_dict"]

@@ -35,7 +35,9 @@ def test_ddp_cpu_two_processes_match_a_single_process(synthetic_root, tmp_path):
 
 def test_ddp_inside_a_multirun_is_refused_with_a_clear_message(synthetic_root, tmp_path):
     overrides = small_run_overrides(synthetic_root, steps=20)
-    result = run_script("train.py", "-m", "trainer=ddp_cpu", "seed=1,2", *overrides, f"hydra.sweep.dir={tmp_path}")
+    result = run_script(
+        "train.py", "-m", "trainer=ddp_cpu", "seed=1,2", *overrides, f"hydra.sweep.dir={tmp_path}"
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "cannot run inside a Hydra multirun" in output

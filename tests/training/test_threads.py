@@ -39,7 +39,9 @@ def test_policy_drops_to_one_thread_at_once_and_returns_after_calm_windows():
 
 
 def test_cpu_counters_see_another_process_burn_a_core():
-    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 1.5\nwhile time.time() < t: pass"])
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt = time.time() + 1.5\nwhile time.time() < t: pass"]
+    )
     busy, own = machine_busy_seconds(), own_cpu_seconds()
     burner.wait()
     others = (machine_busy_seconds() - busy) - (own_cpu_seconds() - own)
@@ -70,22 +72,34 @@ def test_where_threads_change_the_bits_the_count_stays_fixed_and_one_line_says_w
     with caplog.at_level(logging.INFO):
         governor.on_train_batch_start(None, ThreadDependentStep(), (torch.ones(3), None), 0)
     assert governor.policy.startswith("fixed: one training step on 1 and 2 threads gives different bits")
-    assert [r.getMessage() for r in caplog.records] == [f"Training on a fixed 2 threads: {governor.fixed_reason}"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Training on a fixed 2 threads: {governor.fixed_reason}"
+    ]
     before = torch.get_num_threads()
-    governor.on_train_batch_end(SimpleNamespace(global_step=100), None, None, None, 99)  # never samples, never switches
+    governor.on_train_batch_end(
+        SimpleNamespace(global_step=100), None, None, None, 99
+    )  # never samples, never switches
     assert torch.get_num_threads() == before and governor.switches == 0 and governor.thread_counts == {2}
 
 
 def test_a_run_beside_a_busy_process_ends_with_the_same_bits_as_alone(synthetic_root, tmp_path):
     """Same seed and config on the same machine: bitwise-equal weights, idle or busy. The thread count
     follows the load only where this CPU computes the step identically on 1 and all threads."""
+
     def run(out):
         overrides = small_run_overrides(synthetic_root, out, steps=600) + [
-            "trainer.val_check_interval=300", "test=false", "logger=none"]
-        return train(compose_train(overrides), out), load_checkpoint(out / "checkpoints" / "last.ckpt")["state_dict"]
+            "trainer.val_check_interval=300",
+            "test=false",
+            "logger=none",
+        ]
+        return train(compose_train(overrides), out), load_checkpoint(out / "checkpoints" / "last.ckpt")[
+            "state_dict"
+        ]
 
     _, alone_weights = run(tmp_path / "alone")
-    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 3\nwhile time.time() < t: pass"])
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt = time.time() + 3\nwhile time.time() < t: pass"]
+    )
     try:
         busy, busy_weights = run(tmp_path / "busy")
     finally:
@@ -94,7 +108,10 @@ def test_a_run_beside_a_busy_process_ends_with_the_same_bits_as_alone(synthetic_
     cores = os.cpu_count() or 1
     assert busy["cpu_threads"] == cores  # the configured count, restored for validation and test
     if busy["thread_policy"] == "follows the machine's load":
-        assert busy["thread_switches"] >= 1 and busy["threads_used"] == [1, cores]  # it gave a core up, same bits
+        assert busy["thread_switches"] >= 1 and busy["threads_used"] == [
+            1,
+            cores,
+        ]  # it gave a core up, same bits
     else:
         assert busy["thread_switches"] == 0 and busy["threads_used"] == [cores]
         assert busy["thread_policy"].startswith("fixed: ")

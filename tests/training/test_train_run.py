@@ -29,10 +29,14 @@ def test_fit_writes_metrics_logs_and_checkpoints(finished_run):
     assert [h["step"] for h in metrics["history"]] == [20, 40, 60]
     assert metrics["test_acc"] == metrics["test_acc_ema"] and metrics["test_acc"] > 0.5
     assert metrics["val_acc"] == metrics["val_acc_ema"] == metrics["history"][-1]["val_acc_ema"]
-    raw = MNISTClassifier.from_checkpoint(torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)).net
+    raw = MNISTClassifier.from_checkpoint(
+        torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    ).net
     images, labels = split_of_run(out, "test")
     with torch.no_grad():
-        assert metrics["test_acc_raw"] == pytest.approx((raw(images).argmax(1) == labels).float().mean().item())
+        assert metrics["test_acc_raw"] == pytest.approx(
+            (raw(images).argmax(1) == labels).float().mean().item()
+        )
     names = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
     assert names == ["last.ckpt", "step000020.ckpt", "step000040.ckpt", "step000060.ckpt"]
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -49,7 +53,10 @@ def test_checkpoint_loads_with_weights_only_and_rebuilds_the_model(finished_run)
 
 
 def test_keeps_only_the_five_newest_checkpoints(synthetic_root, tmp_path):
-    overrides = small_run_overrides(synthetic_root, tmp_path, steps=70) + ["trainer.val_check_interval=10", "test=false"]
+    overrides = small_run_overrides(synthetic_root, tmp_path, steps=70) + [
+        "trainer.val_check_interval=10",
+        "test=false",
+    ]
     train(compose_train(overrides), tmp_path)
     steps = sorted(p.name for p in (tmp_path / "checkpoints").glob("step*.ckpt"))
     assert steps == [f"step0000{s}.ckpt" for s in (30, 40, 50, 60, 70)]
@@ -57,7 +64,9 @@ def test_keeps_only_the_five_newest_checkpoints(synthetic_root, tmp_path):
 
 def test_resume_from_checkpoint_continues_to_max_steps(finished_run, synthetic_root, tmp_path):
     out, _ = finished_run
-    overrides = small_run_overrides(synthetic_root, tmp_path, steps=80) + [f"ckpt_path={out}/checkpoints/last.ckpt"]
+    overrides = small_run_overrides(synthetic_root, tmp_path, steps=80) + [
+        f"ckpt_path={out}/checkpoints/last.ckpt"
+    ]
     record = train(compose_train(overrides), tmp_path)
     assert record["step"] == 80 and [h["step"] for h in record["history"]] == [80]
 
@@ -98,7 +107,9 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     overrides = small_run_overrides(synthetic_root, run, steps=100000) + ["trainer.val_check_interval=20"]
     process = subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *overrides],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
     )
     wait_for(run / "checkpoints" / "step000040.ckpt", process)
@@ -109,8 +120,10 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] >= 40
     resumed = train(
-        compose_train(small_run_overrides(synthetic_root, tmp_path / "resumed", steps=checkpoint["global_step"] + 10)
-                      + [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "test=false"]),
+        compose_train(
+            small_run_overrides(synthetic_root, tmp_path / "resumed", steps=checkpoint["global_step"] + 10)
+            + [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "test=false"]
+        ),
         tmp_path / "resumed",
     )
     assert resumed["step"] == checkpoint["global_step"] + 10
@@ -123,8 +136,14 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
 
     run = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *small_run_overrides(synthetic_root, run, steps=120), *quiet],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "src" / "train.py"),
+            *small_run_overrides(synthetic_root, run, steps=120),
+            *quiet,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for(run / "checkpoints" / "step000060.ckpt", process)
     process.kill()  # SIGKILL: no handler runs, no goodbye checkpoint
@@ -134,7 +153,11 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
     assert 20 <= killed_at < 120  # last.ckpt may still be the previous save when the kill lands
 
     resumed = tmp_path / "resumed"
-    overrides = small_run_overrides(synthetic_root, resumed, steps=120) + quiet + [f"ckpt_path={run}/checkpoints/last.ckpt"]
+    overrides = (
+        small_run_overrides(synthetic_root, resumed, steps=120)
+        + quiet
+        + [f"ckpt_path={run}/checkpoints/last.ckpt"]
+    )
     train(compose_train(overrides), resumed)
     a = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
@@ -152,15 +175,32 @@ def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw", "test/acc_ema", "test/acc_raw", "hparam/test_acc"} <= scalars
+    assert {
+        "train/loss",
+        "lr",
+        "val/acc_ema",
+        "val/acc_raw",
+        "test/acc_ema",
+        "test/acc_raw",
+        "hparam/test_acc",
+    } <= scalars
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert events.Scalars("hparam/test_acc")[-1].value == pytest.approx(metrics["test_acc"])
     assert events.Scalars("val/acc_ema")[-1].value == pytest.approx(metrics["val_acc_ema"])
     content = events.PluginTagToContent("hparams")
-    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
-    assert start.hparams["lr"].number_value == pytest.approx(0.1) and start.hparams["model.hidden"].string_value == "[500]"
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info
+    assert (
+        start.hparams["lr"].number_value == pytest.approx(0.1)
+        and start.hparams["model.hidden"].string_value == "[500]"
+    )
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
-    assert {m.name.tag for m in experiment.metric_infos} == {"hparam/val_acc", "hparam/best_val_acc", "hparam/test_acc"}
+    assert {m.name.tag for m in experiment.metric_infos} == {
+        "hparam/val_acc",
+        "hparam/best_val_acc",
+        "hparam/test_acc",
+    }
 
 
 @pytest.mark.parametrize(
@@ -174,14 +214,22 @@ def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root
 )
 def test_debug_modes(synthetic_root, tmp_path, mode, check):
     extra = ["trainer.max_steps=100"] if mode in ("debug=overfit", "debug=profiler") else []
-    overrides = [o for o in small_run_overrides(synthetic_root, tmp_path, steps=40) if not o.startswith("trainer.")]
-    train(compose_train([*overrides, mode, *extra]), tmp_path)  # in-process, as the template tests its debug modes
+    overrides = [
+        o for o in small_run_overrides(synthetic_root, tmp_path, steps=40) if not o.startswith("trainer.")
+    ]
+    train(
+        compose_train([*overrides, mode, *extra]), tmp_path
+    )  # in-process, as the template tests its debug modes
     assert check(tmp_path, json.loads((tmp_path / "metrics.json").read_text()))
 
 
 def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthetic_root, tmp_path, caplog):
     with caplog.at_level("INFO"):
-        metrics = train(compose_train([*small_run_overrides(synthetic_root, tmp_path, steps=80), f"ckpt_path={trained_run}"]),
-                        tmp_path)
+        metrics = train(
+            compose_train(
+                [*small_run_overrides(synthetic_root, tmp_path, steps=80), f"ckpt_path={trained_run}"]
+            ),
+            tmp_path,
+        )
     assert metrics["step"] == 80 and [h["step"] for h in metrics["history"]] == [80]
     assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in caplog.text

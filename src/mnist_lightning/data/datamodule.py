@@ -103,7 +103,9 @@ class MNISTDataModule(L.LightningDataModule):
 
     def _eval_batcher(self, split: str) -> TensorBatcher:
         rank, world = self._rank_and_world()
-        return TensorBatcher(*self._resident(split), batch_size=self.hparams.eval_batch_size, rank=rank, world_size=world)
+        return TensorBatcher(
+            *self._resident(split), batch_size=self.hparams.eval_batch_size, rank=rank, world_size=world
+        )
 
     def val_dataloader(self) -> TensorBatcher | list[TensorBatcher]:
         # track_test: the test split rides along at every validation, for the val/test
@@ -114,5 +116,3 @@ class MNISTDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> TensorBatcher:
         return self._eval_batcher("test")
-
-

@@ -104,7 +104,9 @@ def load_split(images_path: Path, labels_path: Path, spec: DatasetSpec) -> tuple
             f"{spec.image_shape[1]}), found {images.dtype} {tuple(images.shape)}"
         )
     if labels.ndim != 1 or labels.dtype != torch.uint8:
-        raise DataError(f"{labels_path}: expected a 1-D uint8 label vector, found {labels.dtype} {tuple(labels.shape)}")
+        raise DataError(
+            f"{labels_path}: expected a 1-D uint8 label vector, found {labels.dtype} {tuple(labels.shape)}"
+        )
     if len(images) != len(labels):
         raise DataError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels")
     if len(labels) and int(labels.max()) >= spec.num_classes:

@@ -29,9 +29,17 @@ def evaluate_checkpoint(
     batches of `batch_size` (None: the eval batch size the checkpoint was trained with)."""
     net, checkpoint, weights = load_mlp(path, weights)
     images, labels = data_for(checkpoint)[split]
-    batch_size = batch_size or (checkpoint.get("datamodule_hyper_parameters") or {}).get("eval_batch_size") or 1000
+    batch_size = (
+        batch_size or (checkpoint.get("datamodule_hyper_parameters") or {}).get("eval_batch_size") or 1000
+    )
     metrics = evaluate_model(net, images, labels, batch_size)
-    return {"checkpoint": str(path), "step": checkpoint.get("global_step"), "split": split, "weights": weights, **metrics}
+    return {
+        "checkpoint": str(path),
+        "step": checkpoint.get("global_step"),
+        "split": split,
+        "weights": weights,
+        **metrics,
+    }
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -73,8 +81,11 @@ def watch_checkpoints(
                 if path.exists():
                     log.warning("Not evaluated yet (still being written?), will retry: %s", exc)
                 else:
-                    log.warning("Skipped %s: deleted before it could be evaluated (training keeps only the newest "
-                                "checkpoints; a shorter interval evaluates them sooner)", path.name)
+                    log.warning(
+                        "Skipped %s: deleted before it could be evaluated (training keeps only the newest "
+                        "checkpoints; a shorter interval evaluates them sooner)",
+                        path.name,
+                    )
                     done_files.add(path)
                 continue
             done_files.add(path)

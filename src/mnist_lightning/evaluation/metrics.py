@@ -12,7 +12,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 @torch.no_grad()
 def evaluate_model(
-    net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000, num_classes: int | None = None
+    net: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 1000,
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """Metrics of `net` on (images N×784, labels N) in inference mode, in batches of `batch_size`;
     the class count is the model's own (its last linear layer's outputs) unless given."""

@@ -31,7 +31,9 @@ class SplitCache:
     """
 
     def __init__(self, data: DictConfig | None) -> None:
-        chosen = {key: (data or {}).get(key) for key in ("name", "root", "download")}  # the others need training keys
+        chosen = {
+            key: (data or {}).get(key) for key in ("name", "root", "download")
+        }  # the others need training keys
         self.override = {key: value for key, value in chosen.items() if value is not None}
         self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
@@ -56,7 +58,9 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     splits = SplitCache(cfg.get("data"))
 
     def evaluate_path(path: Path) -> dict[str, Any]:
-        return evaluate_checkpoint(path, splits, cfg.split, cfg.weights, (cfg.get("data") or {}).get("eval_batch_size"))
+        return evaluate_checkpoint(
+            path, splits, cfg.split, cfg.weights, (cfg.get("data") or {}).get("eval_batch_size")
+        )
 
     output = Path(cfg.results_file) if cfg.results_file else Path(output_dir) / "evaluation.json"
     if cfg.watch:
@@ -66,15 +70,21 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
         lower_priority()
         folder = Path(cfg.ckpt).expanduser()
         if folder.is_file():
-            raise ConfigError(f"watch=true follows a folder as training writes into it, but ckpt={cfg.ckpt} is a file: "
-                              "give its checkpoints/ folder (or evaluate the file without watch=true)")
+            raise ConfigError(
+                f"watch=true follows a folder as training writes into it, but ckpt={cfg.ckpt} is a file: "
+                "give its checkpoints/ folder (or evaluate the file without watch=true)"
+            )
 
-        def save(results: list[dict[str, Any]]) -> None:  # after every evaluation: Ctrl-C, a kill or a crash lose nothing
+        def save(
+            results: list[dict[str, Any]],
+        ) -> None:  # after every evaluation: Ctrl-C, a kill or a crash lose nothing
             write_json(output, {"results": results})
 
         save([])
         try:
-            results = watch_checkpoints(folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout, on_result=save)
+            results = watch_checkpoints(
+                folder, evaluate_path, cfg.interval, cfg.max_evals, cfg.timeout, on_result=save
+            )
         except KeyboardInterrupt:
             log.info("Stopped watching (Ctrl-C); the evaluations so far are in %s", output)
             return json.loads(output.read_text())["results"]

@@ -75,8 +75,12 @@ def load_model(model: str | Path, weights: str | None = None, threads: int | Non
             else:
                 predict = _torch_predictor(torch.export.load(str(path)).module())
         except Exception as exc:  # each runtime raises its own types for a bad file
-            raise UserError(f"{path}: cannot load this {path.suffix} model ({type(exc).__name__}: {exc})") from exc
-        return LoadedModel(predict, {"format": path.suffix[1:], "file": str(path), **_export_description(path)})
+            raise UserError(
+                f"{path}: cannot load this {path.suffix} model ({type(exc).__name__}: {exc})"
+            ) from exc
+        return LoadedModel(
+            predict, {"format": path.suffix[1:], "file": str(path), **_export_description(path)}
+        )
     if path.suffix == ".ckpt" or path.is_dir():
         file = resolve_checkpoint(path)
         net, checkpoint, used = load_mlp(file, weights)

@@ -47,17 +47,23 @@ def _refuse_incomplete_jpeg(data: bytes, width: int, height: int, name: str) -> 
     last scan; and every 8x8 block of the full-resolution channel costs at least one bit of data.
     """
     if data.rfind(_JPEG_END) < data.rfind(_JPEG_SCAN):
-        raise DataError(f"{name}: the JPEG data is cut short (no end marker after the last scan); send the whole file")
+        raise DataError(
+            f"{name}: the JPEG data is cut short (no end marker after the last scan); send the whole file"
+        )
     if len(data) < width * height / 512:
-        raise DataError(f"{name}: the JPEG declares {width}x{height} pixels but holds only {len(data):,} bytes "
-                        "of data: it is cut short or corrupt")
+        raise DataError(
+            f"{name}: the JPEG declares {width}x{height} pixels but holds only {len(data):,} bytes "
+            "of data: it is cut short or corrupt"
+        )
 
 
 def _grey_array(image: Image.Image) -> np.ndarray:
     """Greyscale float32 in [0, 1]: transparency composited on white, 16-bit values scaled (not clipped)."""
     if image.mode.startswith("I"):  # 16-bit grey (I;16*) or 32-bit integers holding 16-bit values
         return np.asarray(image, dtype=np.float32) / 65535.0
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
         grey, alpha = (np.asarray(band, dtype=np.float32) / 255.0 for band in image.convert("LA").split())
         return grey * alpha + (1.0 - alpha)
     return np.asarray(ImageOps.grayscale(image) if image.mode != "L" else image, dtype=np.float32) / 255.0
@@ -85,8 +91,10 @@ def load_grey(source: Path | bytes, name: str | None = None) -> np.ndarray:
         if not source.is_file():
             raise DataError(f"{name}: not found" if not source.exists() else f"{name}: not a file")
         if source.stat().st_size > MAX_FILE_BYTES:
-            raise DataError(f"{name}: {source.stat().st_size:,} bytes is far too large for an image of a digit "
-                            f"(limit {MAX_FILE_BYTES:,}); scale it down first")
+            raise DataError(
+                f"{name}: {source.stat().st_size:,} bytes is far too large for an image of a digit "
+                f"(limit {MAX_FILE_BYTES:,}); scale it down first"
+            )
         source = source.read_bytes()
     readable = "PNG, JPEG, GIF, BMP or WebP"
     try:
@@ -97,14 +105,18 @@ def load_grey(source: Path | bytes, name: str | None = None) -> np.ndarray:
             width, height = image.size
             if image.format == "JPEG":
                 if width * height > MAX_JPEG_PIXELS:
-                    raise DataError(f"{name}: {width}x{height} pixels is far too large for a digit "
-                                    f"(limit {MAX_JPEG_PIXELS:,} pixels for a JPEG); scale it down first")
+                    raise DataError(
+                        f"{name}: {width}x{height} pixels is far too large for a digit "
+                        f"(limit {MAX_JPEG_PIXELS:,} pixels for a JPEG); scale it down first"
+                    )
                 _refuse_incomplete_jpeg(source, width, height, name)
                 scale = math.sqrt(width * height / WORK_PIXELS)
                 image.draft("L", (math.ceil(width / scale), math.ceil(height / scale)))
             elif width * height > MAX_DECODED_PIXELS:
-                raise DataError(f"{name}: {width}x{height} pixels is far too large for a digit "
-                                f"(limit {MAX_DECODED_PIXELS:,} pixels for a {image.format}); scale it down first")
+                raise DataError(
+                    f"{name}: {width}x{height} pixels is far too large for a digit "
+                    f"(limit {MAX_DECODED_PIXELS:,} pixels for a {image.format}); scale it down first"
+                )
             image.load()
             image = ImageOps.exif_transpose(_reduced(image))
             return _grey_array(image)
@@ -113,7 +125,11 @@ def load_grey(source: Path | bytes, name: str | None = None) -> np.ndarray:
     except Image.DecompressionBombError as exc:
         raise DataError(f"{name}: far too large for a digit; scale it down first") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        detail = "cut short or corrupt" if not isinstance(exc, UnidentifiedImageError) else f"not a {readable} image"
+        detail = (
+            "cut short or corrupt"
+            if not isinstance(exc, UnidentifiedImageError)
+            else f"not a {readable} image"
+        )
         raise DataError(f"{name}: not a readable image ({detail}); send a whole {readable} file") from exc
 
 
@@ -144,7 +160,12 @@ def mnist_style(grey: np.ndarray) -> np.ndarray:
     crop = grey[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = 20.0 / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    small = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), dtype=np.float32) / 255
+    small = (
+        np.asarray(
+            Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.LANCZOS), dtype=np.float32
+        )
+        / 255
+    )
     canvas = np.zeros((28, 28), dtype=np.float32)
     top, left = (28 - small.shape[0]) // 2, (28 - small.shape[1]) // 2
     canvas[top : top + small.shape[0], left : left + small.shape[1]] = small

@@ -51,7 +51,15 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
         writer.writerow(["file", "digit", "probability", "top", "error"])
         for r in records:
             top = " ".join(f"{t['digit']}:{t['probability']:.3f}" for t in r.get("top", []))
-            writer.writerow([r["file"], r.get("digit", ""), r.get("probability", ""), top, r.get("error", r.get("note", ""))])
+            writer.writerow(
+                [
+                    r["file"],
+                    r.get("digit", ""),
+                    r.get("probability", ""),
+                    top,
+                    r.get("error", r.get("note", "")),
+                ]
+            )
         return buffer.getvalue()
     lines = []
     for r in records:

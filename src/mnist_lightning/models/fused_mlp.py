@@ -51,7 +51,9 @@ class FusedMLPFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, activation: str, dtype: torch.dtype, *params: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, activation: str, dtype: torch.dtype, *params: torch.Tensor
+    ) -> torch.Tensor:
         weights, biases = params[0::2], params[1::2]
         dtypes = [dtype] * (len(weights) - 1) + [params[0].dtype]
         inputs, h = [], x

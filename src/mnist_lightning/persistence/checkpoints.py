@@ -69,6 +69,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a readable checkpoint (truncated, still being written, or another "
             f"kind of file): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint of this project (no state_dict/hyper_parameters)")
+    if (
+        not isinstance(checkpoint, dict)
+        or "state_dict" not in checkpoint
+        or "hyper_parameters" not in checkpoint
+    ):
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint of this project (no state_dict/hyper_parameters)"
+        )
     return checkpoint

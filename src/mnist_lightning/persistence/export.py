@@ -53,7 +53,9 @@ def export_onnx(net: MLP, path: Path, opset: int = 18) -> Path:
     return path
 
 
-def describe_structure(net: MLP, checkpoint: dict[str, Any], weights: str, metrics: dict[str, Any] | None) -> dict[str, Any]:
+def describe_structure(
+    net: MLP, checkpoint: dict[str, Any], weights: str, metrics: dict[str, Any] | None
+) -> dict[str, Any]:
     """Readable structure: layers, parameters, hyper-parameters, step, metrics, input/output spec."""
     layers = []
     for name, module in net.named_children():
@@ -80,12 +82,18 @@ def describe_structure(net: MLP, checkpoint: dict[str, Any], weights: str, metri
             "dtype": "float32",
             "description": "28x28 grey image flattened row-major, pixel/255 in [0, 1], white digit on black",
         },
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", last.out_features], "dtype": "float32",
-                   "description": "unnormalised class scores; softmax for probabilities, argmax for the digit"},
+        "output": {
+            "name": OUTPUT_NAME,
+            "shape": ["batch", last.out_features],
+            "dtype": "float32",
+            "description": "unnormalised class scores; softmax for probabilities, argmax for the digit",
+        },
         "metrics": metrics,
     }
 
 
-def write_structure(net: MLP, checkpoint: dict[str, Any], weights: str, metrics: dict[str, Any] | None, path: Path) -> Path:
+def write_structure(
+    net: MLP, checkpoint: dict[str, Any], weights: str, metrics: dict[str, Any] | None, path: Path
+) -> Path:
     write_json(path, describe_structure(net, checkpoint, weights, metrics))
     return path

@@ -37,7 +37,9 @@ def mlp_state_dict(checkpoint: dict[str, Any], weights: str = "ema") -> dict[str
     if weights not in WEIGHT_PREFIXES:
         raise RestoreError(f"weights={weights!r} must be 'ema' or 'raw'")
     if weights == "ema" and not has_ema(checkpoint):
-        raise RestoreError("weights=ema asked for, but this checkpoint was trained with ema=off (use weights=raw)")
+        raise RestoreError(
+            "weights=ema asked for, but this checkpoint was trained with ema=off (use weights=raw)"
+        )
     prefix = WEIGHT_PREFIXES[weights]
     return {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
@@ -70,14 +72,18 @@ class RestoreReport:
         )
 
 
-def _pairs(targets: Mapping[str, torch.Tensor], source: Mapping[str, torch.Tensor], mapping: Mapping[str, str] | None) -> dict[str, str]:
+def _pairs(
+    targets: Mapping[str, torch.Tensor], source: Mapping[str, torch.Tensor], mapping: Mapping[str, str] | None
+) -> dict[str, str]:
     if not mapping:  # same names, wherever both sides have them
         return {name: name for name in targets if name in source}
     pairs = {}
     for target_prefix, source_prefix in mapping.items():
         matched = [n for n in targets if n == target_prefix or n.startswith(target_prefix + ".")]
         if not matched:
-            raise RestoreError(f"init_map target {target_prefix!r} names no parameter; the model has {sorted(targets)}")
+            raise RestoreError(
+                f"init_map target {target_prefix!r} names no parameter; the model has {sorted(targets)}"
+            )
         for name in matched:
             source_name = source_prefix + name[len(target_prefix) :]
             if source_name not in source:

@@ -42,7 +42,14 @@ PREDICT_BODY = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"pixels": {"type": "array", "items": {"type": "number"}, "minItems": 784, "maxItems": 784}},
+                    "properties": {
+                        "pixels": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 784,
+                            "maxItems": 784,
+                        }
+                    },
                     "description": "784 values in [0, 1]: a 28x28 MNIST-style image, row by row, white digit on black",
                 }
             },
@@ -79,7 +86,9 @@ async def read_capped(request: Request, limit: int) -> bytes:
         if size <= limit:
             body += chunk
     if size > limit:
-        raise HTTPException(413, f"JSON body too large: {size:,} bytes (the limit is {limit:,}); send 784 pixel values")
+        raise HTTPException(
+            413, f"JSON body too large: {size:,} bytes (the limit is {limit:,}); send 784 pixel values"
+        )
     return bytes(body)
 
 
@@ -114,7 +123,9 @@ async def read_image(request: Request) -> bytes:
         return await upload.read()
     if kind in IMAGE_TYPES or not kind:
         return await request.body()
-    raise HTTPException(415, f"unsupported content type {kind!r}: send an image, a form with 'file', or JSON 'pixels'")
+    raise HTTPException(
+        415, f"unsupported content type {kind!r}: send an image, a form with 'file', or JSON 'pixels'"
+    )
 
 
 class DecodeSlots:
@@ -128,8 +139,9 @@ class DecodeSlots:
         try:
             await asyncio.wait_for(self.semaphore.acquire(), self.wait_s)
         except TimeoutError as exc:
-            raise HTTPException(503, "busy: too many images are being read; retry in a second",
-                                headers={"Retry-After": "1"}) from exc
+            raise HTTPException(
+                503, "busy: too many images are being read; retry in a second", headers={"Retry-After": "1"}
+            ) from exc
         try:
             return await run_in_threadpool(work, *args)
         finally:
@@ -166,7 +178,14 @@ def create_app(
         try:
             return answer(mnist_input(data, "the uploaded image"))
         except NoDigit as exc:
-            return {"digit": None, "probability": None, "top": [], "message": str(exc), "input": None, "model": info}
+            return {
+                "digit": None,
+                "probability": None,
+                "top": [],
+                "message": str(exc),
+                "input": None,
+                "model": info,
+            }
         except DataError as exc:
             raise HTTPException(400, str(exc)) from exc
 
@@ -183,14 +202,19 @@ def create_app(
     async def predict(request: Request) -> JSONResponse:
         """The top-k digits with probabilities, the 28x28 input the model saw, and the model's step/weights."""
         if media_type(request) == "application/json":
-            payload = await run_in_threadpool(parse_json, await read_capped(request, MAX_JSON_BYTES))  # off the loop
+            payload = await run_in_threadpool(
+                parse_json, await read_capped(request, MAX_JSON_BYTES)
+            )  # off the loop
             return JSONResponse(await run_in_threadpool(answer, pixels_row(payload)))
         data = await read_image(request)
         return JSONResponse(await slots.run(classify_image, data))
 
     @app.exception_handler(ClientDisconnect)
     async def client_went_away(request: Request, exc: ClientDisconnect) -> Response:
-        log.info("A client at %s went away before its request was in", request.client.host if request.client else "?")
+        log.info(
+            "A client at %s went away before its request was in",
+            request.client.host if request.client else "?",
+        )
         return Response(status_code=499)  # never sent: the connection is gone
 
     # The last added runs first: host and same-site checks (and security headers on every answer),

@@ -52,7 +52,11 @@ def deadline_protocol(seconds: float) -> type[H11Protocol]:
 
         def _too_slow(self) -> None:
             if not self.transport.is_closing():  # an app still reading the body sees a disconnect
-                log.debug("Closed a connection from %s: its request did not arrive within %g s", self.client, seconds)
+                log.debug(
+                    "Closed a connection from %s: its request did not arrive within %g s",
+                    self.client,
+                    seconds,
+                )
                 self.transport.close()
 
     return RequestDeadlineProtocol

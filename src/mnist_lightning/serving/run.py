@@ -27,11 +27,17 @@ def serve(cfg: DictConfig) -> None:
     for key in ("torch_threads", "top_k", "max_connections", "decode_slots"):
         if not is_positive_int(cfg[key]):
             raise invalid_value(key, cfg[key], "an integer >= 1")
-    if isinstance(cfg.request_timeout, bool) or not isinstance(cfg.request_timeout, (int, float)) or cfg.request_timeout <= 0:
+    if (
+        isinstance(cfg.request_timeout, bool)
+        or not isinstance(cfg.request_timeout, (int, float))
+        or cfg.request_timeout <= 0
+    ):
         raise invalid_value("request_timeout", cfg.request_timeout, "a number of seconds > 0")
     hosts = list(cfg.allowed_hosts or [])
     if not hosts or not all(isinstance(h, str) and h for h in hosts):
-        raise invalid_value("allowed_hosts", cfg.allowed_hosts, "a list of host names, e.g. [127.0.0.1,localhost]")
+        raise invalid_value(
+            "allowed_hosts", cfg.allowed_hosts, "a list of host names, e.g. [127.0.0.1,localhost]"
+        )
     threads = cfg.torch_threads
     # One image per request: one thread each is fastest, and concurrent requests use the other cores.
     torch.set_num_threads(threads)
@@ -40,11 +46,22 @@ def serve(cfg: DictConfig) -> None:
     info = model.info
     log.info("Model: %s (%s weights, step %s)", info["file"], info["weights"], info["step"])
     if cfg.host not in LOOPBACK_HOSTS:
-        log.warning("Listening on %s: other machines on the network can reach this server; it answers requests "
-                    "addressed to %s (allowed_hosts=[...] to add the names clients use).", cfg.host, ", ".join(hosts))
+        log.warning(
+            "Listening on %s: other machines on the network can reach this server; it answers requests "
+            "addressed to %s (allowed_hosts=[...] to add the names clients use).",
+            cfg.host,
+            ", ".join(hosts),
+        )
     log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, cfg.port)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-                http=deadline_protocol(cfg.request_timeout), limit_concurrency=cfg.max_connections)
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level="warning",
+        access_log=False,
+        http=deadline_protocol(cfg.request_timeout),
+        limit_concurrency=cfg.max_connections,
+    )
 
 
 def is_positive_int(value: object) -> bool:

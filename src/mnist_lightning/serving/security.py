@@ -29,7 +29,11 @@ SECURITY_HEADERS = [
 
 async def _refuse(send: Any, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -69,11 +73,17 @@ class SameSiteGuard:
         headers = dict(scope["headers"])
         host = host_name(headers.get(b"host", b"").decode("latin-1"))
         if host not in self.allowed_hosts:
-            await _refuse(send, 400, f"unknown Host {host[:100]!r}: this server answers {', '.join(sorted(self.allowed_hosts))} "
-                                     "(serve.py allowed_hosts=[...] adds names)")
+            await _refuse(
+                send,
+                400,
+                f"unknown Host {host[:100]!r}: this server answers {', '.join(sorted(self.allowed_hosts))} "
+                "(serve.py allowed_hosts=[...] adds names)",
+            )
             return
         if is_cross_site(scope["method"], headers):
-            await _refuse(send, 403, "cross-site request refused: use the page served here, or a tool such as curl")
+            await _refuse(
+                send, 403, "cross-site request refused: use the page served here, or a tool such as curl"
+            )
             return
         extra = SECURITY_HEADERS + [(b"cache-control", b"no-store")] * scope["path"].startswith("/api/")
 

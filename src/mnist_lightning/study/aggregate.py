@@ -11,9 +11,27 @@ from mnist_lightning.study.stats import mean, pearson, std, summary, welch_inter
 
 Configuration = tuple[tuple[str, str], ...]  # ((key, value), ...) in the sweep's key order
 FIGURE_COLUMNS = [
-    "label", "n_seeds", "completed", "diverged", "failed", "test_acc_mean", "test_acc_std", "test_acc_min",
-    "test_acc_max", "val_acc_mean", "best_val_acc_mean", "diff_vs_reference", "diff_ci_low", "diff_ci_high",
-    "significant", "steps", "wall_time_s_mean", "weights", "compute_dtype", "cpu", "notes",
+    "label",
+    "n_seeds",
+    "completed",
+    "diverged",
+    "failed",
+    "test_acc_mean",
+    "test_acc_std",
+    "test_acc_min",
+    "test_acc_max",
+    "val_acc_mean",
+    "best_val_acc_mean",
+    "diff_vs_reference",
+    "diff_ci_low",
+    "diff_ci_high",
+    "significant",
+    "steps",
+    "wall_time_s_mean",
+    "weights",
+    "compute_dtype",
+    "cpu",
+    "notes",
 ]
 
 
@@ -55,8 +73,10 @@ def mixed_machines_note(runs: list[Run]) -> str | None:
     parts += [f"{len(cpus)} kinds of machine ({'; '.join(cpus)})"] if len(cpus) > 1 else []
     if not parts:
         return None
-    return (f"These jobs ran in {' and on '.join(parts)}: differences between rows may come from "
-            "where they ran, not only from the swept values.")
+    return (
+        f"These jobs ran in {' and on '.join(parts)}: differences between rows may come from "
+        "where they ran, not only from the swept values."
+    )
 
 
 def status_label(row: dict[str, Any]) -> str:
@@ -104,7 +124,9 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
     }
 
 
-def find_reference(rows: list[dict[str, Any]], keys: list[str], reference: str | None) -> dict[str, Any] | None:
+def find_reference(
+    rows: list[dict[str, Any]], keys: list[str], reference: str | None
+) -> dict[str, Any] | None:
     """The row named by `reference` (`lr=0.1`, `variant=all`, `all`, `variant=all,lr=0.4`); default the first row."""
     if not rows:
         return None
@@ -116,11 +138,15 @@ def find_reference(rows: list[dict[str, Any]], keys: list[str], reference: str |
     matches = [row for row in rows if wanted and all(str(row.get(k)) == v for k, v in wanted.items())]
     if len(matches) != 1:
         labels = ", ".join(row["label"] for row in rows)
-        raise ConfigError(f"report.reference={reference!r} names {len(matches)} configurations; choose one of: {labels}")
+        raise ConfigError(
+            f"report.reference={reference!r} names {len(matches)} configurations; choose one of: {labels}"
+        )
     return matches[0]
 
 
-def compare_to_reference(rows: list[dict[str, Any]], reference: dict[str, Any] | None, confidence: float = 0.95) -> None:
+def compare_to_reference(
+    rows: list[dict[str, Any]], reference: dict[str, Any] | None, confidence: float = 0.95
+) -> None:
     """Fill each row's difference to the reference's mean test accuracy, with a Welch-t interval."""
     if reference is None or not reference["_tests"]:
         return
@@ -135,7 +161,9 @@ def compare_to_reference(rows: list[dict[str, Any]], reference: dict[str, Any] |
             row["significant"] = not (row["diff_ci_low"] <= 0 <= row["diff_ci_high"])
 
 
-def aggregate(runs: list[Run], keys: list[str], reference: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def aggregate(
+    runs: list[Run], keys: list[str], reference: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """(rows in sweep order, the reference row)."""
     groups = group_by_configuration(runs, keys)
     rows = [configuration_row(configuration, group) for configuration, group in groups.items()]
@@ -144,7 +172,9 @@ def aggregate(runs: list[Run], keys: list[str], reference: str | None = None) ->
     return rows, ref
 
 
-def checkpoint_pairs(runs: list[Run], keys: list[str], include_step0: bool = True) -> list[tuple[float, float, str]]:
+def checkpoint_pairs(
+    runs: list[Run], keys: list[str], include_step0: bool = True
+) -> list[tuple[float, float, str]]:
     """(validation accuracy, test accuracy, configuration label) at every validation of runs with track_test."""
     pairs = []
     for run in runs:
@@ -164,5 +194,8 @@ def correlations(runs: list[Run], keys: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, include in (("with_step0", True), ("without_step0", False)):
         pairs = checkpoint_pairs(runs, keys, include)
-        result[name] = {"r": pearson([p[0] for p in pairs], [p[1] for p in pairs]), "n_checkpoints": len(pairs)}
+        result[name] = {
+            "r": pearson([p[0] for p in pairs], [p[1] for p in pairs]),
+            "n_checkpoints": len(pairs),
+        }
     return result

@@ -22,7 +22,9 @@ LOST = "#c44e52"
 ACCURACY = "test accuracy (mean ± std over seeds)"
 
 
-def _save(fig: Figure, ax: Axes, path: Path, xlabel: str, ylabel: str, title: str, legend: bool = True) -> Path:
+def _save(
+    fig: Figure, ax: Axes, path: Path, xlabel: str, ylabel: str, title: str, legend: bool = True
+) -> Path:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -35,7 +37,9 @@ def _save(fig: Figure, ax: Axes, path: Path, xlabel: str, ylabel: str, title: st
 
 
 def _low(rows: list[dict[str, Any]]) -> float:
-    valid = [row["test_acc_mean"] - (row["test_acc_std"] or 0) for row in rows if row["test_acc_mean"] is not None]
+    valid = [
+        row["test_acc_mean"] - (row["test_acc_std"] or 0) for row in rows if row["test_acc_mean"] is not None
+    ]
     return max(0.0, min(valid) - 0.005) if valid else 0.0
 
 
@@ -49,7 +53,9 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     fig = Figure(figsize=(max(8, 0.9 * len(rows)), 4.5))
     ax = fig.subplots()
     low = _low(rows)
-    means = [row["test_acc_mean"] if row["test_acc_mean"] is not None else low + (1 - low) * 0.05 for row in rows]
+    means = [
+        row["test_acc_mean"] if row["test_acc_mean"] is not None else low + (1 - low) * 0.05 for row in rows
+    ]
     errors = [row["test_acc_std"] or 0.0 for row in rows]
     bars = ax.bar([row["label"] for row in rows], means, yerr=errors, capsize=4, color="#4c72b0")
     for bar, row in zip(bars, rows):
@@ -59,7 +65,9 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
             label = status_label(row)
         else:
             label = f"{row['test_acc_mean']:.4f}" + _lost_note(row)
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2, bar.get_height(), label, ha="center", va="bottom", fontsize=8
+        )
     ax.set_ylim(low, 1.0)
     ax.tick_params(axis="x", rotation=20)
     return _save(fig, ax, path, "", ACCURACY, title, legend=False)
@@ -73,16 +81,36 @@ def plot_by_value(rows: list[dict[str, Any]], key: str, path: Path) -> Path:
     done = [(v, row) for v, row in zip(values, rows) if row["test_acc_mean"] is not None]
     low = _low(rows)
     if done:
-        ax.errorbar([v for v, _ in done], [r["test_acc_mean"] for _, r in done], yerr=[r["test_acc_std"] or 0 for _, r in done],
-                    marker="o", capsize=4, color="#4c72b0", label="completed seeds")
+        ax.errorbar(
+            [v for v, _ in done],
+            [r["test_acc_mean"] for _, r in done],
+            yerr=[r["test_acc_std"] or 0 for _, r in done],
+            marker="o",
+            capsize=4,
+            color="#4c72b0",
+            label="completed seeds",
+        )
         for v, r in done:
-            ax.annotate(f"{r['test_acc_mean']:.4f}" + _lost_note(r), (v, r["test_acc_mean"]), textcoords="offset points",
-                        xytext=(0, 8), ha="center", fontsize=7)
+            ax.annotate(
+                f"{r['test_acc_mean']:.4f}" + _lost_note(r),
+                (v, r["test_acc_mean"]),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=7,
+            )
     for v, row in zip(values, rows):
         if row["test_acc_mean"] is None:
             ax.scatter([v], [low + 0.002], marker="x", s=80, color=LOST, label=status_label(row))
-            ax.annotate(status_label(row), (v, low + 0.002), textcoords="offset points", xytext=(0, 8), ha="center",
-                        fontsize=8, color=LOST)
+            ax.annotate(
+                status_label(row),
+                (v, low + 0.002),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+                color=LOST,
+            )
     positive = [v for v in values if v > 0]
     if positive and len(positive) == len(values) and max(positive) / min(positive) > 10:
         ax.set_xscale("log")
@@ -113,8 +141,22 @@ def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], path: Path) -> Pat
     for i, a in enumerate(first):
         for j, b in enumerate(second):
             row = cells.get((a, b))
-            text = "—" if row is None else status_label(row) if row["test_acc_mean"] is None else f"{row['test_acc_mean']:.4f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if row and row["test_acc_mean"] else LOST)
+            text = (
+                "—"
+                if row is None
+                else status_label(row)
+                if row["test_acc_mean"] is None
+                else f"{row['test_acc_mean']:.4f}"
+            )
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if row and row["test_acc_mean"] else LOST,
+            )
     ax.set_xticks(range(len(second)), second)
     ax.set_yticks(range(len(first)), first)
     ax.grid(False)
@@ -145,7 +187,9 @@ def plot_curves(runs: list[Run], keys: list[str], path: Path) -> Path | None:
         means = [mean(by_step[s]) for s in steps]
         spread = [std(by_step[s]) for s in steps]
         ax.plot(steps, means, label=label, marker="o" if len(steps) == 1 else None)
-        ax.fill_between(steps, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)], alpha=0.2)
+        ax.fill_between(
+            steps, [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)], alpha=0.2
+        )
         lows.append(min(means))
     ax.set_ylim(max(0.0, min(lows) - 0.005), 1.0)
     title = "Validation accuracy during training (mean ± std over seeds)"
@@ -158,12 +202,20 @@ def plot_val_vs_test(runs: list[Run], keys: list[str], correlation: dict[str, An
     fig = Figure(figsize=(5.5, 5.5))
     ax = fig.subplots()
     for label in dict.fromkeys(p[2] for p in pairs):
-        ax.scatter([p[0] for p in pairs if p[2] == label], [p[1] for p in pairs if p[2] == label], s=10, label=label, alpha=0.7)
+        ax.scatter(
+            [p[0] for p in pairs if p[2] == label],
+            [p[1] for p in pairs if p[2] == label],
+            s=10,
+            label=label,
+            alpha=0.7,
+        )
     if pairs:
         lo = min(min(p[0] for p in pairs), min(p[1] for p in pairs))
         ax.plot([lo, 1], [lo, 1], color="grey", lw=0.8, ls="--")
     r, r0 = correlation["without_step0"]["r"], correlation["with_step0"]["r"]
-    return _save(fig, ax, path, "validation accuracy", "test accuracy", f"Pearson r = {r:.4f} (with step 0: {r0:.5f})")
+    return _save(
+        fig, ax, path, "validation accuracy", "test accuracy", f"Pearson r = {r:.4f} (with step 0: {r0:.5f})"
+    )
 
 
 def plot_optimization_history(trials: list[dict[str, Any]], path: Path) -> Path:
@@ -179,5 +231,7 @@ def plot_optimization_history(trials: list[dict[str, Any]], path: Path) -> Path:
     ax.step([n for n, _ in best], [v for _, v in best], where="post", color="#dd8452", label="best so far")
     lost = [t["trial"] for t in trials if t["value"] is None]
     if lost and done:
-        ax.scatter(lost, [min(v for _, v in done)] * len(lost), marker="x", color=LOST, label="diverged/failed")
+        ax.scatter(
+            lost, [min(v for _, v in done)] * len(lost), marker="x", color=LOST, label="diverged/failed"
+        )
     return _save(fig, ax, path, "trial", "validation accuracy", "Optuna search: validation accuracy by trial")

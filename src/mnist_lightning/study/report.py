@@ -68,12 +68,20 @@ def markdown_table(rows: list[dict[str, Any]], keys: list[str], reference: dict[
     columns = ["variant"] if keys == ["variant"] else (keys or ["configuration"])
     # one key: the reference by its value (lr=0.1); several: "reference", its settings listed once below
     ref = short_label(reference, keys) if reference and len(keys) <= 1 else "reference"
-    header = (f"| {' | '.join(columns)} | seeds | test acc mean ± std | min | max | best val acc | "
-              f"Δ test acc vs {ref} [95% CI] | steps | wall time (s) | notes |")
+    header = (
+        f"| {' | '.join(columns)} | seeds | test acc mean ± std | min | max | best val acc | "
+        f"Δ test acc vs {ref} [95% CI] | steps | wall time (s) | notes |"
+    )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in rows:
-        acc = status_label(row) if row["test_acc_mean"] is None else f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
-        values = [row["label"]] if columns == ["configuration"] else [short_value(str(row[k])) for k in columns]
+        acc = (
+            status_label(row)
+            if row["test_acc_mean"] is None
+            else f"{row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f}"
+        )
+        values = (
+            [row["label"]] if columns == ["configuration"] else [short_value(str(row[k])) for k in columns]
+        )
         lines.append(
             f"| {' | '.join(values)} | {row['completed']}/{row['n_seeds']} | {acc} | {_fmt(row['test_acc_min'])} | "
             f"{_fmt(row['test_acc_max'])} | {_fmt(row['best_val_acc_mean'])} | {_difference(row, reference)} | "
@@ -99,13 +107,24 @@ def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys
         name = f"accuracy_vs_{keys[0].replace('.', '_')}.png"
         notes.append(f"{plot_by_value(rows, keys[0], sweep / name).name}: test accuracy against {keys[0]}")
     elif len(keys) == 2:
-        notes.append(f"{plot_heatmap(rows, keys, sweep / 'heatmap.png').name}: mean test accuracy of each ({keys[0]}, {keys[1]})")
+        notes.append(
+            f"{plot_heatmap(rows, keys, sweep / 'heatmap.png').name}: mean test accuracy of each ({keys[0]}, {keys[1]})"
+        )
     else:
-        title = "MNIST MLP: which optimization matters" if keys == ["variant"] else "Test accuracy per configuration"
-        notes.append(f"{plot_bars(rows, sweep / 'comparison.png', title).name}: test accuracy per configuration")
+        title = (
+            "MNIST MLP: which optimization matters"
+            if keys == ["variant"]
+            else "Test accuracy per configuration"
+        )
+        notes.append(
+            f"{plot_bars(rows, sweep / 'comparison.png', title).name}: test accuracy per configuration"
+        )
     curves = plot_curves(runs, keys, sweep / "curves.png")
-    notes.append(f"{curves.name}: validation accuracy during training" if curves else
-                 "No curves figure: no job recorded a validation.")
+    notes.append(
+        f"{curves.name}: validation accuracy during training"
+        if curves
+        else "No curves figure: no job recorded a validation."
+    )
     return notes
 
 
@@ -138,5 +157,11 @@ def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, A
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:
         log.warning("Job %s failed: %s", run.folder.name, run.error)
-    log.info("Report for %d jobs in %d configurations (%d failed) written to %s", len(runs), len(rows), len(failed), sweep)
+    log.info(
+        "Report for %d jobs in %d configurations (%d failed) written to %s",
+        len(runs),
+        len(rows),
+        len(failed),
+        sweep,
+    )
     return {"rows": rows, "keys": keys, "reference": ref, "correlation": correlation, "runs": runs}

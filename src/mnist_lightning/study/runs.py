@@ -59,7 +59,9 @@ def read_run(folder: Path) -> Run:
         return Run(folder, "failed", config.get("seed"), overrides, error=error)
     metrics = json.loads(metrics_path.read_text())
     status = metrics.get("status", "completed")
-    return Run(folder, status, metrics.get("seed", config.get("seed")), overrides, metrics, metrics.get("error"))
+    return Run(
+        folder, status, metrics.get("seed", config.get("seed")), overrides, metrics, metrics.get("error")
+    )
 
 
 def _job_order(folder: Path) -> tuple[int, str]:

@@ -48,8 +48,12 @@ def optimized_metric(runs: list[Run]) -> str:
 def trials(runs: list[Run], keys: list[str], metric: str = "val_acc") -> list[dict[str, Any]]:
     """One row per trial: its number, parameters, the searched value (`optimized_metric`) and status."""
     return [
-        {"trial": _trial_number(run), **{k: run.overrides.get(k) for k in keys},
-         "value": run.metrics.get(metric) if run.status == "completed" else None, "status": run.status}
+        {
+            "trial": _trial_number(run),
+            **{k: run.overrides.get(k) for k in keys},
+            "value": run.metrics.get(metric) if run.status == "completed" else None,
+            "status": run.status,
+        }
         for run in runs
     ]
 
@@ -58,9 +62,14 @@ def search_overrides(sweep: Path, runs: list[Run]) -> list[str]:
     """The search's constant command-line overrides (data.root, trainer.max_steps, ...), from a trial's
     own overrides without the searched parameters, the search group and the seed."""
     config = sweep_config(sweep, runs)
-    searched = {str(k) for k in OmegaConf.select(config, "hydra.sweeper.params") or {}} | {"hparams_search", "seed"}
+    searched = {str(k) for k in OmegaConf.select(config, "hydra.sweeper.params") or {}} | {
+        "hparams_search",
+        "seed",
+    }
     task = [str(o) for o in OmegaConf.select(config, "hydra.overrides.task") or []]
-    return [o for o in task if o.split("=", 1)[0].lstrip("+~") not in searched and not o.startswith("report.")]
+    return [
+        o for o in task if o.split("=", 1)[0].lstrip("+~") not in searched and not o.startswith("report.")
+    ]
 
 
 def best_command(sweep: Path, runs: list[Run]) -> list[str]:
@@ -72,8 +81,15 @@ def best_command(sweep: Path, runs: list[Run]) -> list[str]:
 def retrain_best(sweep: Path, seeds: int) -> Path:
     """Train the best configuration with seeds 1..`seeds` into `<sweep>/best_retrained` (its own multirun)."""
     target = Path(sweep) / RETRAINED
-    command = [sys.executable, "-c", TRAIN_PROGRAM, "-m", *best_command(sweep, find_runs(sweep)),
-               f"seed={','.join(str(s) for s in range(1, seeds + 1))}", f"hydra.sweep.dir={target}"]
+    command = [
+        sys.executable,
+        "-c",
+        TRAIN_PROGRAM,
+        "-m",
+        *best_command(sweep, find_runs(sweep)),
+        f"seed={','.join(str(s) for s in range(1, seeds + 1))}",
+        f"hydra.sweep.dir={target}",
+    ]
     log.info("Re-training the best configuration with %d seeds: train.py %s", seeds, " ".join(command[3:]))
     with users_environment():
         finished = subprocess.run(command, check=False)
@@ -96,11 +112,17 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
         "",
         "| trial | " + " | ".join(keys) + f" | {metric} (maximised) | status |",
         "|---" * (len(keys) + 3) + "|",
-        *(f"| {t['trial']} | " + " | ".join(short_value(str(t[k])) for k in keys) + f" | {t['value'] if t['value'] is not None else '—'} | "
-          f"{t['status']} |" for t in rows),
+        *(
+            f"| {t['trial']} | "
+            + " | ".join(short_value(str(t[k])) for k in keys)
+            + f" | {t['value'] if t['value'] is not None else '—'} | "
+            f"{t['status']} |"
+            for t in rows
+        ),
         "",
         f"Best {metric} {results['best_value']:.4f} with "
-        + ", ".join(f"{k}={v}" for k, v in results["best_params"].items()) + ". To train it:",
+        + ", ".join(f"{k}={v}" for k, v in results["best_params"].items())
+        + ". To train it:",
         "",
         f"    python src/train.py {overrides}",
         "",
@@ -109,8 +131,12 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
     retrained = find_runs(sweep / RETRAINED) if (sweep / RETRAINED).is_dir() else []
     if retrained:
         [row], _ = aggregate(retrained, [])
-        lines += ["", f"Test accuracy of the best configuration, re-trained after the search with {row['n_seeds']} seeds "
-                  f"(measured once; never used by the search): {row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f} "
-                  f"({row['completed']}/{row['n_seeds']} completed; `{RETRAINED}/`)." if row["test_acc_mean"] is not None
-                  else f"The best configuration, re-trained: {row['notes'] or 'no seed completed'}."]
+        lines += [
+            "",
+            f"Test accuracy of the best configuration, re-trained after the search with {row['n_seeds']} seeds "
+            f"(measured once; never used by the search): {row['test_acc_mean']:.4f} ± {row['test_acc_std']:.4f} "
+            f"({row['completed']}/{row['n_seeds']} completed; `{RETRAINED}/`)."
+            if row["test_acc_mean"] is not None
+            else f"The best configuration, re-trained: {row['notes'] or 'no seed completed'}.",
+        ]
     return "\n".join(lines) + "\n"

@@ -59,7 +59,9 @@ class DivergenceGuard(L.Callback):
     every save).
     """
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
+    ) -> None:
         if not is_logging_step(trainer.global_step - 1, trainer.log_every_n_steps):  # the step just taken
             return
         loss = trainer.callback_metrics.get("train/loss")
@@ -80,7 +82,9 @@ class InterruptCheckpoint(L.Callback):
     Not on other exceptions: a diverged or crashed run must not overwrite the last good checkpoint.
     """
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         checkpoints = trainer.checkpoint_callback
@@ -107,7 +111,12 @@ class ValidationHistory(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        self.records.append({"step": trainer.global_step, **scalar_metrics(trainer.callback_metrics, ("val/", "tracked_test/"))})
+        self.records.append(
+            {
+                "step": trainer.global_step,
+                **scalar_metrics(trainer.callback_metrics, ("val/", "tracked_test/")),
+            }
+        )
 
 
 class TrainingClock(L.Callback):
@@ -132,7 +141,9 @@ class TrainingClock(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._since = time.perf_counter()
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._since is None:
             self._since = time.perf_counter()
 

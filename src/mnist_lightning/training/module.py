@@ -88,7 +88,9 @@ class MNISTClassifier(L.LightningModule):
         try:
             model = cls(**checkpoint["hyper_parameters"])
         except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{source}: its hyper-parameters do not describe this project's model ({exc})") from exc
+            raise CheckpointError(
+                f"{source}: its hyper-parameters do not describe this project's model ({exc})"
+            ) from exc
         try:
             model.load_state_dict(checkpoint["state_dict"], strict=True)
         except RuntimeError as exc:
@@ -115,7 +117,9 @@ class MNISTClassifier(L.LightningModule):
         # gradient sync and loss scaling need manual_backward), so call it directly (~0.2 ms a step
         # of hook dispatch on 2 CPU cores) and, on a GPU, replay it as a CUDA graph.
         self._direct_backward = self.trainer.world_size == 1 and self.trainer.precision == "32-true"
-        self._use_cuda_graph = self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda"
+        self._use_cuda_graph = (
+            self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda"
+        )
         self._graphed_loss = None
 
     def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -129,7 +133,9 @@ class MNISTClassifier(L.LightningModule):
         """Cross-entropy of the batch, with its gradients left in the parameters' `.grad`."""
         if self._use_cuda_graph:
             if self._graphed_loss is None:
-                self._graphed_loss = GraphedLoss(self.training_loss, list(self.net.parameters()), images, labels)
+                self._graphed_loss = GraphedLoss(
+                    self.training_loss, list(self.net.parameters()), images, labels
+                )
             return self._graphed_loss(images, labels)
         cross_entropy = self.training_loss(images, labels)
         self.optimizers().zero_grad(set_to_none=True)
@@ -182,9 +188,13 @@ class MNISTClassifier(L.LightningModule):
             metric.update(logits, labels)
             self.log(f"{stage}/acc_{weights}", metric, on_step=False, on_epoch=True, add_dataloader_idx=False)
             if weights == self.reported_weights:
-                self.log(f"{stage}/loss", F.cross_entropy(logits, labels), on_epoch=True, add_dataloader_idx=False)
+                self.log(
+                    f"{stage}/loss", F.cross_entropy(logits, labels), on_epoch=True, add_dataloader_idx=False
+                )
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         self._evaluation_step(batch, "val" if dataloader_idx == 0 else "tracked_test")
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

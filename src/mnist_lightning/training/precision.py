@@ -27,6 +27,9 @@ def training_dtype(precision: str, device: torch.device) -> torch.dtype:
     """`COMPUTE_DTYPES[precision]`, or fp32 with one warning line where bf16 is not native."""
     dtype = COMPUTE_DTYPES[precision]
     if dtype == torch.bfloat16 and not native_bf16(device):
-        log.warning("precision=bf16: this %s has no native bf16 (AVX512-BF16/AMX, or CUDA 8.0+); training in fp32", device.type)
+        log.warning(
+            "precision=bf16: this %s has no native bf16 (AVX512-BF16/AMX, or CUDA 8.0+); training in fp32",
+            device.type,
+        )
         return torch.float32
     return dtype

@@ -37,7 +37,9 @@ class StepProgressBar(TQDMProgressBar):
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         pass  # one bar for the whole run
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step, bar = trainer.global_step, self.train_progress_bar
         if self.is_enabled and (step % self.refresh_rate == 0 or step == bar.total):
             bar.n = step

@@ -20,7 +20,9 @@ def resume_file(ckpt_path: str | Path) -> Path:
         folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
         if (folder / "last.ckpt").is_file():
             return folder / "last.ckpt"
-        raise CheckpointError(f"ckpt_path={ckpt_path}: no last.ckpt in {folder} (give a checkpoint file to resume from)")
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: no last.ckpt in {folder} (give a checkpoint file to resume from)"
+        )
     if not path.is_file():
         raise CheckpointError(f"ckpt_path={ckpt_path}: no such checkpoint file or run folder")
     return path

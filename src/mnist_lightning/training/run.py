@@ -72,7 +72,12 @@ def build(
     history = ValidationHistory()
     trainer = instantiate(
         cfg.trainer,
-        callbacks=[*instantiate_all(cfg.get("callbacks")), history, TrainingClock(), *(extra_callbacks or [])],
+        callbacks=[
+            *instantiate_all(cfg.get("callbacks")),
+            history,
+            TrainingClock(),
+            *(extra_callbacks or []),
+        ],
         logger=instantiate_all(cfg.get("logger")) or False,
     )
     return datamodule, module, trainer, history
@@ -93,7 +98,11 @@ def process_age_s() -> float | None:
 
 
 def summarize(
-    trainer: L.Trainer, module: L.LightningModule, history: ValidationHistory, cfg: DictConfig, wall_time: float
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    history: ValidationHistory,
+    cfg: DictConfig,
+    wall_time: float,
 ) -> dict[str, Any]:
     """The run's result record: final val/test accuracies, history, timing, identity."""
     main = module.reported_weights
@@ -152,12 +161,21 @@ def log_final_hyperparameters(trainer: L.Trainer, cfg: DictConfig, record: dict[
     from lightning.pytorch.loggers import TensorBoardLogger
 
     settings = {
-        "lr": cfg.lr, "seed": cfg.seed, "reg.rate": cfg.reg.rate, "ema.decay": str(cfg.ema.decay),
-        "model.hidden": str(list(cfg.model.hidden)), "model.activation": cfg.model.activation,
-        "optimizer": cfg.optimizer.name, "lr_schedule": cfg.lr_schedule.name, "batch_size": cfg.data.batch_size,
-        "max_steps": cfg.trainer.max_steps, "variant": str(chosen_option("variant")),
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "reg.rate": cfg.reg.rate,
+        "ema.decay": str(cfg.ema.decay),
+        "model.hidden": str(list(cfg.model.hidden)),
+        "model.activation": cfg.model.activation,
+        "optimizer": cfg.optimizer.name,
+        "lr_schedule": cfg.lr_schedule.name,
+        "batch_size": cfg.data.batch_size,
+        "max_steps": cfg.trainer.max_steps,
+        "variant": str(chosen_option("variant")),
     }
-    finals = {f"hparam/{k}": record[k] for k in ("val_acc", "best_val_acc", "test_acc") if record.get(k) is not None}
+    finals = {
+        f"hparam/{k}": record[k] for k in ("val_acc", "best_val_acc", "test_acc") if record.get(k) is not None
+    }
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(settings, finals)

@@ -56,7 +56,10 @@ def same_bits_on(thread_counts: Sequence[int], compute: Callable[[], Sequence[to
             results.append([t.detach().clone() for t in compute()])
     finally:
         torch.set_num_threads(before)
-    return all(len(r) == len(results[0]) and all(torch.equal(a, b) for a, b in zip(r, results[0])) for r in results[1:])
+    return all(
+        len(r) == len(results[0]) and all(torch.equal(a, b) for a, b in zip(r, results[0]))
+        for r in results[1:]
+    )
 
 
 def step_gradients(pl_module: L.LightningModule, batch: Any) -> Callable[[], list[torch.Tensor]]:
@@ -77,8 +80,15 @@ class CpuThreadGovernor(L.Callback):
     returns to `max_threads` after `calm_windows` windows in a row under `calm_cores`.
     """
 
-    def __init__(self, max_threads: int, every_n_steps: int = 100, min_window_s: float = 0.25,
-                 busy_cores: float = 0.4, calm_cores: float = 0.2, calm_windows: int = 2) -> None:
+    def __init__(
+        self,
+        max_threads: int,
+        every_n_steps: int = 100,
+        min_window_s: float = 0.25,
+        busy_cores: float = 0.4,
+        calm_cores: float = 0.2,
+        calm_windows: int = 2,
+    ) -> None:
         self.max_threads, self.every_n_steps, self.min_window_s = max_threads, every_n_steps, min_window_s
         self.busy_cores, self.calm_cores, self.calm_windows = busy_cores, calm_cores, calm_windows
         self.switches = 0
@@ -96,7 +106,9 @@ class CpuThreadGovernor(L.Callback):
     def _sample(self) -> tuple[float, float, float]:
         return time.perf_counter(), machine_busy_seconds() or 0.0, own_cpu_seconds()
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._checked:
             return
         self._checked = True
@@ -109,8 +121,10 @@ class CpuThreadGovernor(L.Callback):
         if self.fixed_reason:
             return
         if not same_bits_on((1, self.max_threads), step_gradients(pl_module, batch)):
-            self.fixed_reason = (f"one training step on 1 and {self.max_threads} threads gives different bits on this CPU, "
-                                 "so the count cannot follow the machine's load without changing the result")
+            self.fixed_reason = (
+                f"one training step on 1 and {self.max_threads} threads gives different bits on this CPU, "
+                "so the count cannot follow the machine's load without changing the result"
+            )
             log.info("Training on a fixed %d threads: %s", self.max_threads, self.fixed_reason)
             return
         self._last = self._sample()
@@ -120,7 +134,9 @@ class CpuThreadGovernor(L.Callback):
         """What the run's record says of its thread count."""
         return f"fixed: {self.fixed_reason}" if self.fixed_reason else "follows the machine's load"
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._last is None or trainer.global_step % self.every_n_steps:
             return
         now = self._sample()
@@ -133,7 +149,9 @@ class CpuThreadGovernor(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._last is not None:
-            torch.set_num_threads(self.max_threads)  # the final validation and test start from the configured count
+            torch.set_num_threads(
+                self.max_threads
+            )  # the final validation and test start from the configured count
             self._last = None
 
     def adjust(self, other_cores: float, step: int) -> None:
@@ -154,7 +172,12 @@ class CpuThreadGovernor(L.Callback):
         level = logging.DEBUG if self._said else logging.INFO
         self._said = True
         if threads == 1:
-            log.log(level, "Step %d: other processes use %.1f CPU cores; training on 1 thread while they do "
-                    "(threads waiting for a shared core would stall both)", step, other_cores)
+            log.log(
+                level,
+                "Step %d: other processes use %.1f CPU cores; training on 1 thread while they do "
+                "(threads waiting for a shared core would stall both)",
+                step,
+                other_cores,
+            )
         else:
             log.log(level, "Step %d: the CPU is free again; training on %d threads", step, threads)

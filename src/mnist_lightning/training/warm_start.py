@@ -20,7 +20,9 @@ def warm_start(
     then restarts from the warm-started weights, as TF's shadows start from the initial values.
     """
     donor, _, weights = load_mlp(source, weights)
-    report = restore_parameters(module.net, dict(donor.named_parameters()), dict(mapping) if mapping else None)
+    report = restore_parameters(
+        module.net, dict(donor.named_parameters()), dict(mapping) if mapping else None
+    )
     if module.ema is not None:
         module.ema.restart_from(module.net)
     log.info("Warm start from %s (%s weights): %s", source, weights, report.summary())
