@@ -215,3 +215,47 @@ def test_the_server_keeps_answering_concurrent_requests(server):
         statuses = list(pool.map(post, range(80)))
     assert statuses == [200] * 80
     assert f"Serving on {url}" in Path(log).read_text()
+
+
+def phone_photo(image, rotated: bool) -> bytes:
+    """A 12-megapixel JPEG (3-6 MB) of a digit on paper, as a phone stores it (portrait: rotated + EXIF 6)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    digit = Image.fromarray(255 - image).resize((2000, 2000), Image.BILINEAR)  # dark ink on light paper
+    paper = Image.new("L", (4000, 3000), 235)
+    paper.paste(digit.point(lambda v: v * 235 // 255), (1000, 500))
+    noisy = np.asarray(paper, dtype=np.float32) + np.random.default_rng(0).normal(0, 6, (3000, 4000))
+    photo = Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).convert("RGB")
+    exif = Image.Exif()
+    if rotated:  # stored sideways; the tag says "rotate 90° clockwise to view"
+        photo = photo.rotate(90, expand=True)
+        exif[0x0112] = 6
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=93, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_a_phone_photo_is_downsized_in_the_page_and_classified(server, browser, tmp_path):
+    url, _ = server
+    images, labels = mnist_test_digits()
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    sent: list[int] = []
+    page.on(
+        "request",
+        lambda request: (
+            sent.append(len(request.post_data_buffer or b"")) if request.method == "POST" else None
+        ),
+    )
+    page.goto(url)
+    wait_until(page, "document.getElementById('model').textContent.includes('step 2000')")
+    for i, rotated in ((0, False), (1, True)):
+        photo = tmp_path / f"IMG_{i}.jpg"
+        photo.write_bytes(phone_photo(images[i].numpy(), rotated))
+        assert 2_000_000 < photo.stat().st_size < 6_000_000  # over the server's limit as it is
+        before = int(page.get_attribute("body", "data-completed"))
+        page.set_input_files("#file", str(photo))
+        assert settled_digit(page, before) == str(int(labels[i])), page.text_content("#status")
+    assert len(sent) == 2 and max(sent) < 2_000_000, sent  # what went over the wire fits the limit

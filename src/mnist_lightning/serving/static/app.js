@@ -141,11 +141,39 @@
     small.putImageData(image, 0, 0);
   }
 
-  function sendFile(file) {
+  // A phone photo (12 Mpx, 3-6 MB) is over the server's body limit and far more than a digit needs:
+  // it is drawn upright (EXIF orientation) onto a canvas of at most MAX_SIDE pixels and sent as JPEG.
+  const MAX_SIDE = 1024;
+  let maxBytes = 2000000;  // the server's limit, from /api/health
+
+  async function downsized(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch (error) {
+      return file;  // not an image this browser reads: the server says why
+    }
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (scale === 1 && file.size <= maxBytes) { bitmap.close(); return file; }
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    const context = canvas.getContext("2d");
+    context.fillStyle = "#fff";  // transparency on white, as the server composites it
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+  }
+
+  async function sendFile(file) {
     if (!file) return;
     clearPad();
     setStatus(`Classifying ${file.name}…`);
-    send(file, file.name);
+    inFlight = true;
+    document.body.dataset.busy = "1";
+    const blob = await downsized(file);
+    send(blob, blob === file ? file.name : file.name.replace(/\.[^.]*$/, "") + ".jpg");
   }
 
   document.getElementById("clear").addEventListener("click", clearPad);
@@ -159,6 +187,7 @@
   });
 
   fetch("/api/health").then((r) => r.json()).then((health) => {
+    maxBytes = health.max_request_bytes || maxBytes;
     const m = health.model;
     document.getElementById("model").textContent =
       `Model: ${m.format} file, ${m.weights || "?"} weights, step ${m.step ?? "?"}`;
