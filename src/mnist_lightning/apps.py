@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning.cli import quiet_console, run_hydra_app, run_reporting_errors
-from mnist_lightning.errors import ConfigError, UserError
+from mnist_lightning.errors import UserError, missing_key
 from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 from mnist_lightning.renamed_keys import rename_overrides
@@ -28,10 +28,6 @@ PROGRAMS = {  # config name -> the function that runs it, as module:function
 }
 # Checks that need no Lightning import, run before the program's own imports (seconds sooner).
 PRECHECKS = {"train": "mnist_lightning.training.config_checks:validate_train_config"}
-REQUIRED = {  # the `???` keys of conf/, and what they take
-    "ckpt": "a checkpoint file, a checkpoints/ or run folder (predict and serve: also an exported .pt2/.onnx)",
-    "inputs": "image files and/or folders",
-}
 
 
 def launch(config_name: str) -> None:
@@ -62,7 +58,7 @@ def check_before_importing(config_name: str, cfg: DictConfig) -> None:
     """Missing required keys and (train) invalid values, before the program imports torch/Lightning."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise ConfigError(f"{missing[0]} is required: {REQUIRED.get(missing[0], 'see --help')} (see --help)")
+        raise missing_key(missing[0])
     if config_name in PRECHECKS:
         resolve(PRECHECKS[config_name])(cfg)
 

@@ -17,12 +17,22 @@ class ConfigError(UserError):
     """A config value is out of range or contradicts another one."""
 
 
-def required(cfg: Any, key: str, what: str) -> Any:
+REQUIRED_KEYS = {  # the `???` keys of conf/, and what they take (one wording for every program)
+    "ckpt": "a checkpoint file, a checkpoints/ or run folder (predict and serve: also an exported .pt2/.onnx)",
+    "inputs": "image files and/or folders, e.g. inputs=digits/ or inputs=[a.png,b.jpg]",
+}
+
+
+def missing_key(key: str) -> ConfigError:
+    return ConfigError(f"{key} is required: {REQUIRED_KEYS.get(key, 'see --help')} (see --help)")
+
+
+def required(cfg: Any, key: str) -> Any:
     """The value of a required key (`???` in conf/), or one error line when it is missing or null."""
     from omegaconf import OmegaConf
 
     if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, "", []):
-        raise ConfigError(f"{key} is required: {what} (see --help)")
+        raise missing_key(key)
     return cfg[key]
 
 

@@ -54,7 +54,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
         raise invalid_value("split", cfg.split, "'val' or 'test'")
     if cfg.weights not in (None, "ema", "raw"):
         raise invalid_value("weights", cfg.weights, "null, 'ema' or 'raw'")
-    required(cfg, "ckpt", "a checkpoint file, a checkpoints folder or a run folder")
+    required(cfg, "ckpt")
     splits = SplitCache(cfg.get("data"))
 
     def evaluate_path(path: Path) -> dict[str, Any]:

@@ -77,8 +77,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify, print or write the results; a UserError when no input could be read at all."""
     if cfg.results_as not in RESULT_STYLES:
         raise invalid_value("results_as", cfg.results_as, ", ".join(RESULT_STYLES))
-    required(cfg, "ckpt", "a checkpoint, checkpoints/ or run folder, a .pt2 or an .onnx file")
-    required(cfg, "inputs", "image files and/or folders, e.g. inputs=digits/ or inputs=[a.png,b.jpg]")
+    required(cfg, "ckpt")
+    required(cfg, "inputs")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
     records = classify_files(cfg.ckpt, inputs, cfg.weights)
     if not records:

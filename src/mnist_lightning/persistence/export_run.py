@@ -38,9 +38,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     formats = FORMATS if cfg.format == "all" else (cfg.format,)
     if any(f not in FORMATS for f in formats):
         raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
-    path = resolve_checkpoint(
-        required(cfg, "ckpt", "a checkpoint file, a checkpoints folder or a run folder")
-    )
+    path = resolve_checkpoint(required(cfg, "ckpt"))
     net, checkpoint, weights = load_mlp(path, cfg.weights)
     out = Path(cfg.export_dir) if cfg.export_dir else run_folder_of(path) / "export"
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def serve(cfg: DictConfig) -> None:
     import uvicorn
 
-    required(cfg, "ckpt", "a checkpoint file, a checkpoints/ or run folder, or an exported .onnx/.pt2")
+    required(cfg, "ckpt")
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise invalid_value("port", cfg.port, "an integer port in [0, 65535]")
     if not isinstance(cfg.max_request_bytes, int) or cfg.max_request_bytes <= 0:
