@@ -1,4 +1,8 @@
-"""The benchmark scripts still run (tiny settings; their figures are not asserted: they are timings)."""
+"""The benchmark scripts still run (tiny settings; their figures are not asserted: they are timings).
+
+Modes that time one process run in the test's own process (`main()` with the script's arguments);
+modes that start processes of their own (two at once, beside a watcher, the server) run as scripts.
+"""
 
 import importlib.util
 import subprocess
@@ -20,28 +24,69 @@ def bench(script: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def load_benchmark(script: str):
+    spec = importlib.util.spec_from_file_location(
+        script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(script: str, *args: str, monkeypatch, capsys) -> tuple[str, str]:
+    """The benchmark's `main()` in this process, as `python benchmarks/<script> args...` would run it."""
+    module = load_benchmark(script)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    module.main()
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_train_throughput_runs(precision):
-    result = bench("train_throughput.py", "--steps", "30", "--repeats", "1", "--precision", precision)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"precision={precision}" in result.stdout and "ratio Lightning/plain:" in result.stdout
-
-
-def test_eval_throughput_runs(trained_run, synthetic_root):
-    result = bench(
-        "eval_throughput.py", "--run", str(trained_run), "--data-root", str(synthetic_root), "--repeats", "1"
+def test_train_throughput_runs(precision, monkeypatch, capsys):
+    out, _ = run_main(
+        "train_throughput.py",
+        "--steps",
+        "30",
+        "--repeats",
+        "1",
+        "--precision",
+        precision,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("agrees with PyTorch on 300/300") == 3
+    assert f"precision={precision}" in out and "ratio Lightning/plain:" in out
 
 
-def test_eval_throughput_runs_on_a_run_without_moving_average(synthetic_root, tmp_path):
+def test_eval_throughput_runs(trained_run, synthetic_root, monkeypatch, capsys):
+    out, _ = run_main(
+        "eval_throughput.py",
+        "--run",
+        str(trained_run),
+        "--data-root",
+        str(synthetic_root),
+        "--repeats",
+        "1",
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert out.count("agrees with PyTorch on 300/300") == 3
+
+
+def test_eval_throughput_runs_on_a_run_without_moving_average(synthetic_root, tmp_path, monkeypatch, capsys):
     train_small_run(synthetic_root, tmp_path, "ema=off", steps=20)
-    result = bench(
-        "eval_throughput.py", "--run", str(tmp_path), "--data-root", str(synthetic_root), "--repeats", "1"
+    out, _ = run_main(
+        "eval_throughput.py",
+        "--run",
+        str(tmp_path),
+        "--data-root",
+        str(synthetic_root),
+        "--repeats",
+        "1",
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "raw weights" in result.stdout and result.stdout.count("agrees with PyTorch on 300/300") == 3
+    assert "raw weights" in out and out.count("agrees with PyTorch on 300/300") == 3
 
 
 def test_serve_load_runs(trained_run, synthetic_root):
@@ -62,15 +107,6 @@ def test_serve_load_runs(trained_run, synthetic_root):
     assert "40 requests from 4 clients" in result.stdout and "errors 0" in result.stdout
 
 
-def load_benchmark(script: str):
-    spec = importlib.util.spec_from_file_location(
-        script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_subcommands_name_the_modes_and_the_previous_release_s_flags_still_do_with_a_notice(capsys):
     benchmark = load_benchmark("train_throughput.py")
     assert benchmark.parse_args(["--steps", "30"]).mode == "in-process"  # the default mode
@@ -86,17 +122,19 @@ def test_subcommands_name_the_modes_and_the_previous_release_s_flags_still_do_wi
     assert exit_info.value.code == 2 and "two-at-once needs --data-root" in capsys.readouterr().err
 
 
-def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path):
-    result = bench(
+def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path, monkeypatch, capsys):
+    out, err = run_main(
         "train_throughput.py",
         "--vs-tf1",
         "--data-root",
         str(tmp_path),
         "--tf1-python",
         str(tmp_path / "none"),
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    assert result.returncode == 0 and "TF1 comparison skipped" in result.stdout
-    assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in result.stderr
+    assert "TF1 comparison skipped" in out
+    assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in err
 
 
 def real_mnist() -> str:
