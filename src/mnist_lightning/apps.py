@@ -27,7 +27,12 @@ PROGRAMS = {  # config name -> the function that runs it, as module:function
     "serve": "mnist_lightning.serving.run:app",
 }
 # Checks that need no Lightning import, run before the program's own imports (seconds sooner).
-PRECHECKS = {"train": "mnist_lightning.training.config_checks:validate_train_config"}
+PRECHECKS = {
+    "train": (
+        "mnist_lightning.training.config_checks:validate_train_config",
+        "mnist_lightning.training.resume:check_resume_setting",
+    )
+}
 
 
 def launch(config_name: str) -> None:
@@ -59,8 +64,8 @@ def check_before_importing(config_name: str, cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise missing_key(missing[0])
-    if config_name in PRECHECKS:
-        resolve(PRECHECKS[config_name])(cfg)
+    for check in PRECHECKS.get(config_name, ()):
+        resolve(check)(cfg)
 
 
 def train() -> None:

@@ -43,3 +43,9 @@ def check_resumable(ckpt_path: str | Path, cfg: DictConfig) -> tuple[Path, dict[
             f"checkpoint's settings, or start a new run (init_from={path} copies the weights that fit)"
         )
     return path, checkpoint
+
+
+def check_resume_setting(cfg: DictConfig) -> None:
+    """`ckpt_path`, when set, names a checkpoint that loads and fits this run (before training imports Lightning)."""
+    if cfg.get("ckpt_path"):
+        check_resumable(cfg.ckpt_path, cfg)
