@@ -14,7 +14,7 @@
 
 3. `two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
 
-    python benchmarks/train_throughput.py two-at-once --steps 3000 --data-root ../shared/datasets/mnist
+    python benchmarks/train_throughput.py two-at-once --steps 3000 --data-root ../shared/datasets/mnist [--policy default]
 
 4. `beside-watcher`: a training run alone vs with `evaluate.py watch=true interval=10` beside it.
 
@@ -281,6 +281,8 @@ def two_at_once(args: argparse.Namespace) -> None:
         "default (thread policy)": (),
         f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",),
     }
+    if args.policy != "both":  # one of the two: half the runs
+        variants = dict([list(variants.items())[args.policy == "fixed"]])
 
     def launch(out: Path, overrides: tuple[str, ...]) -> subprocess.Popen:
         return subprocess.Popen(
@@ -424,6 +426,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     common.add_argument(
         "--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu (vs-tf1)"
+    )
+    common.add_argument(
+        "--policy",
+        default="both",
+        choices=["both", "default", "fixed"],
+        help="two-at-once: the default thread policy, fixed threads (no policy), or both",
     )
     modes = parser.add_subparsers(dest="mode", metavar="MODE")
     for name, (help_text, _, _) in MODES.items():

@@ -26,7 +26,7 @@ hostile = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = hostile  # dataclasses look their module up there
 spec.loader.exec_module(hostile)
 
-REQUEST_TIMEOUT = 3  # seconds a client has for its whole request, in this test's server
+REQUEST_TIMEOUT = 1  # seconds a client has for its whole request, in this test's server
 RSS_BUDGET_MB = 300  # peak over idle, whatever the concurrency
 
 
