@@ -7,7 +7,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_lightning.errors import invalid_value
+from mnist_lightning.errors import ConfigError, invalid_value
+from mnist_lightning.hydra_setup import in_multirun
 from mnist_lightning.models import ACTIVATIONS
 from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
 from mnist_lightning.training.optimizers import OPTIMIZERS
@@ -68,3 +69,15 @@ def validate_train_config(cfg: DictConfig) -> None:
         ]
     for key, ok, expected in checks:
         _check(cfg, key, ok, expected)
+    refuse_relaunching_strategy_in_multirun(cfg)
+
+
+def refuse_relaunching_strategy_in_multirun(cfg: DictConfig) -> None:
+    """strategy=ddp re-launches the command line per process; under -m each child would re-run the sweep."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot run inside a Hydra multirun (-m): Lightning re-launches the "
+            "command line for each process, so every child would re-run the whole sweep. Run DDP jobs one at a "
+            "time, or sweep with hydra/launcher=submitit_slurm (one job per DDP run)."
+        )

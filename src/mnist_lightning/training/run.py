@@ -15,7 +15,6 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import (
     chosen_option,
     hydra_output_dir,
@@ -47,17 +46,6 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
-
-
-def refuse_relaunching_strategy_in_multirun(cfg: DictConfig) -> None:
-    """strategy=ddp re-launches the command line per process; under -m each child would re-run the sweep."""
-    strategy = str(cfg.trainer.get("strategy", "auto"))
-    if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
-        raise ConfigError(
-            f"trainer.strategy={strategy} cannot run inside a Hydra multirun (-m): Lightning re-launches the "
-            "command line for each process, so every child would re-run the whole sweep. Run DDP jobs one at a "
-            "time, or sweep with hydra/launcher=submitit_slurm (one job per DDP run)."
-        )
 
 
 def build(
@@ -185,7 +173,6 @@ def log_final_hyperparameters(trainer: L.Trainer, cfg: DictConfig, record: dict[
 def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
     validate_train_config(cfg)
-    refuse_relaunching_strategy_in_multirun(cfg)
     output_dir = Path(output_dir)
     threads = cfg.get("torch_threads") or cpu_threads_per_job()
     torch.set_num_threads(threads)
