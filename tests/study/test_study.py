@@ -4,6 +4,9 @@ import csv
 import json
 import math
 import statistics
+import subprocess
+import sys
+import time
 
 import pytest
 from PIL import Image
@@ -244,24 +247,55 @@ def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
     assert not list(run.glob("checkpoints/*.ckpt"))  # no checkpoint of diverged (or any) weights
 
 
-def test_optuna_search_report_best_configuration_and_its_retrained_test_accuracy(synthetic_root, tmp_path):
-    result = run_script(
-        "train.py",
+def completed_trials(sweep) -> list:
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name="mnist_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    return study.get_trials(states=(TrialState.COMPLETE,))
+
+
+def test_optuna_search_killed_then_resumed_ends_with_the_requested_trials_and_reports(
+    synthetic_root, tmp_path
+):
+    command = [
         "-m",
         "hparams_search=mnist_optuna",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.n_startup_trials=2",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.n_startup_trials=3",
         "report.retrain_best_seeds=2",
         *sweep_overrides(synthetic_root, steps=20, free=("lr", "data.batch_size")),
         f"hydra.sweep.dir={tmp_path}",
+    ]
+    search = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:  # kill the search once two trials are complete in its database
+        deadline = time.monotonic() + 120
+        while not ((tmp_path / "optuna.db").is_file() and len(completed_trials(tmp_path)) >= 2):
+            assert search.poll() is None and time.monotonic() < deadline, "the search ended or stalled"
+            time.sleep(0.2)
+    finally:
+        search.kill()
+        search.wait()
+    assert len(completed_trials(tmp_path)) == 2
+
+    result = run_script("train.py", *command)  # the same command again: it continues the study
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Continuing study mnist_mlp: 2 of 3 trials complete, 1 to run" in result.stdout + result.stderr
+    complete = completed_trials(tmp_path)
+    assert (
+        len(complete) == 3 and len({tuple(sorted(t.params.items())) for t in complete}) == 3
+    )  # none repeated
     from omegaconf import OmegaConf
 
     best = OmegaConf.load(tmp_path / "optimization_results.yaml")
     trials = read_csv(tmp_path / "trials.csv")
     values = {json.loads(p.read_text())["val_acc"] for p in tmp_path.glob("*/metrics.json")}
-    assert len(trials) == 2 and {float(t["value"]) for t in trials} == values
+    assert {float(t["value"]) for t in trials if t["value"]} == values == {t.value for t in complete}
+    assert sorted(int(t["trial"]) for t in trials if t["value"]) == sorted(t.number for t in complete)
     assert best.best_value == pytest.approx(max(values))
     assert set(best.best_params) == {
         "lr",
