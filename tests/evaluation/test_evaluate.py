@@ -20,23 +20,24 @@ from mnist_lightning.persistence.checkpoints import CheckpointError
 from tests.helpers import compose_config, ctrl_c_by_default, run_script, small_run_overrides, wait_for
 
 
-@pytest.mark.parametrize("weights", ["ema", "raw"])
-def test_checkpoint_accuracy_equals_training_validation_at_that_step(trained_run, tmp_path, weights):
+@pytest.mark.parametrize("weights, as_a_command", [("ema", True), ("raw", False)])
+def test_checkpoint_accuracy_equals_training_validation_at_that_step(
+    trained_run, tmp_path, caplog, weights, as_a_command
+):
     history = {h["step"]: h for h in json.loads((trained_run / "metrics.json").read_text())["history"]}
-    result = run_script(
-        "evaluate.py",
-        f"ckpt={trained_run / 'checkpoints' / 'step000040.ckpt'}",
-        f"weights={weights}",
-        f"hydra.run.dir={tmp_path}",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    args = [f"ckpt={trained_run / 'checkpoints' / 'step000040.ckpt'}", f"weights={weights}"]
+    if as_a_command:  # as users type it (the other case in-process: the same function, no process start)
+        result = run_script("evaluate.py", *args, f"hydra.run.dir={tmp_path}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        console = result.stderr + result.stdout
+    else:
+        with caplog.at_level("INFO"):
+            evaluate(compose_config("evaluate", args), tmp_path)
+        console = caplog.text
     record = json.loads((tmp_path / "evaluation.json").read_text())
     assert record["step"] == 40 and record["split"] == "val" and record["weights"] == weights
     assert record["accuracy"] == pytest.approx(history[40][f"val_acc_{weights}"], abs=1e-6)
-    assert (
-        f"After 40 training step(s), validation accuracy = {record['accuracy']:.4f}"
-        in result.stderr + result.stdout
-    )
+    assert f"After 40 training step(s), validation accuracy = {record['accuracy']:.4f}" in console
     assert len(record["per_class_accuracy"]) == 10 and sum(map(sum, record["confusion_matrix"])) == 200
 
 
@@ -143,16 +144,12 @@ def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path,
     assert [r["step"] for r in json.loads(output.read_text())["results"]] == [20, 40, 60]
 
 
-def test_watching_a_checkpoint_file_is_refused_in_one_line(trained_run, tmp_path):
-    result = run_script(
-        "evaluate.py",
-        f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}",
-        "watch=true",
-        f"hydra.run.dir={tmp_path}",
-        timeout=60,
-    )
-    errors = [line for line in (result.stdout + result.stderr).splitlines() if "error" in line.lower()]
-    assert result.returncode == 2 and len(errors) == 1 and "watch=true follows a folder" in errors[0]
+def test_watching_a_checkpoint_file_is_refused(trained_run, tmp_path):
+    from mnist_lightning.errors import ConfigError
+
+    cfg = compose_config("evaluate", [f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", "watch=true"])
+    with pytest.raises(ConfigError, match="watch=true follows a folder as training writes into it"):
+        evaluate(cfg, tmp_path)
 
 
 def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_root, tmp_path):
