@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from mnist_lightning.data.idx import write_idx
-from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT
+from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT, register_resolvers
 from mnist_lightning.renamed_keys import upgrade_data_settings
 
 REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
@@ -102,6 +102,7 @@ def wait_for(path: Path, process: subprocess.Popen | None = None, timeout: float
 
 def compose_config(program: str, overrides: list[str]) -> DictConfig:
     """A program's config (conf/<program>.yaml) composed by Hydra, as its entry point would."""
+    register_resolvers()  # what setup_hydra() does for a program: ${tracking_name:...} and the like
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(program, overrides=overrides)
 

@@ -31,6 +31,7 @@ PRECHECKS = {
     "train": (
         "mnist_lightning.training.config_checks:validate_train_config",
         "mnist_lightning.training.resume:check_resume_setting",
+        "mnist_lightning.tracking:check_tracking_store",
     )
 }
 

@@ -73,6 +73,28 @@ def users_environment() -> Iterator[None]:
 
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
+    OmegaConf.register_new_resolver("tracking_name", tracking_name, replace=True)
+
+
+def tracking_name(kind: str) -> str:
+    """Names for an experiment tracker: `experiment` is the sweep's folder for a multirun (its runs
+    side by side) and "runs" for single runs; `run` is the job's folder (or the run's date/time)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "runs" if kind == "experiment" else "run"
+    hydra = HydraConfig.get()
+    outputs = Path(os.environ.get("MNIST_LIGHTNING_ROOT", ".")) / "outputs"
+    if kind == "experiment":
+        return f"sweep {_relative(Path(hydra.sweep.dir), outputs)}" if in_multirun() else "runs"
+    return _relative(Path(hydra.runtime.output_dir), Path(hydra.sweep.dir) if in_multirun() else outputs)
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def swept_keys(argv: list[str]) -> set[str]:

@@ -39,6 +39,12 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return stepped or sorted(files, key=lambda p: p.stat().st_mtime)
 
 
+def run_folder_of(checkpoint_path: Path) -> Path:
+    """The run folder a checkpoint file belongs to (`<run>/checkpoints/x.ckpt` -> `<run>`)."""
+    parent = checkpoint_path.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file as given, or the newest one in a checkpoint or run folder."""
     path = Path(path).expanduser()

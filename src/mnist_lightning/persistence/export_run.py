@@ -10,16 +10,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import invalid_value, required
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import resolve_checkpoint, run_folder_of
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
 from mnist_lightning.persistence.restore import load_mlp
+from mnist_lightning.tracking import attach_to_training_run
 
 log = logging.getLogger(__name__)
-
-
-def run_folder_of(checkpoint_path: Path) -> Path:
-    parent = checkpoint_path.parent
-    return parent.parent if parent.name == "checkpoints" else parent
 
 
 def run_metrics(run_folder: Path, step: int | None) -> dict[str, Any] | None:
@@ -53,6 +49,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
         written["json"] = write_structure(net, checkpoint, weights, metrics, out / f"{stem}.json")
     for kind, file in written.items():
         log.info("Wrote %s (%s, %s weights, step %s)", file, kind, weights, checkpoint.get("global_step"))
+    attach_to_training_run(run_folder_of(path), list(written.values()), "export")
     return written
 
 

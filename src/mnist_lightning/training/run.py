@@ -25,6 +25,7 @@ from mnist_lightning.hydra_setup import (
 from mnist_lightning.io import write_json
 from mnist_lightning.machine import describe_machine
 from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
+from mnist_lightning.training import tracking
 from mnist_lightning.training.callbacks import (
     TrainingClock,
     TrainingDiverged,
@@ -221,7 +222,9 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         log_final_hyperparameters(trainer, cfg, record)
         # The whole program so far (start-up, data, fit, test); a multirun's jobs share a process.
         record["process_s"] = None if in_multirun() else process_age_s()
+        record["mlflow"] = tracking.tracked_run(trainer.loggers)  # where later programs log their files
         write_json(output_dir / "metrics.json", record)
+        tracking.record_training(trainer.loggers, cfg, output_dir, record)
         log.info(
             "After %d training step(s), test accuracy using %s is %s",
             trainer.global_step,

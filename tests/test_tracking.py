@@ -1,0 +1,88 @@
+"""MLflow tracking (logger=mlflow) against the real mlflow client and a SQLite store in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from mnist_lightning.errors import ConfigError
+from mnist_lightning.evaluation.run import evaluate
+from mnist_lightning.persistence.export_run import export
+from mnist_lightning.tracking import check_tracking_store
+from mnist_lightning.training.run import train
+from tests.helpers import compose_config, compose_train, run_script, small_run_overrides, sweep_overrides
+
+
+def mlflow_overrides(store) -> list[str]:
+    return [
+        "logger=[csv,mlflow]",
+        f"logger.mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
+        f"logger.mlflow.artifact_location={store}/artifacts",
+        "trainer.log_every_n_steps=10",
+    ]
+
+
+def test_a_run_is_read_back_with_its_params_metrics_tags_and_files(synthetic_root, tmp_path):
+    run, store = tmp_path / "run", tmp_path / "store"
+    record = train(
+        compose_train([*small_run_overrides(synthetic_root, run, steps=40), *mlflow_overrides(store)]), run
+    )
+    tracked = json.loads((run / "metrics.json").read_text())["mlflow"]
+    assert tracked == record["mlflow"] and tracked["tracking_uri"] == f"sqlite:///{store}/mlflow.db"
+    client = MlflowClient(tracked["tracking_uri"])
+    mlflow_run = client.get_run(tracked["run_id"])
+    params, metrics, tags = mlflow_run.data.params, mlflow_run.data.metrics, mlflow_run.data.tags
+    assert (
+        params["lr"] == "0.1"
+        and params["data.root"] == str(synthetic_root)
+        and params["model.hidden"] == "[500]"
+    )
+    assert params["optimizer.name"] == "sgd" and params["trainer.max_steps"] == "40"
+    assert metrics["test/acc_ema"] == pytest.approx(record["test_acc_ema"])
+    assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw"} <= set(metrics)
+    history = client.get_metric_history(tracked["run_id"], "val/acc_ema")
+    # by step: Lightning logs the 0-based index of the step just done (as in metrics.csv)
+    assert [m.step + 1 for m in history] == [h["step"] for h in record["history"]] == [20, 40]
+    assert tags["compute_dtype"] == record["compute_dtype"] and tags["seed"] == "1"
+    assert tags["cpu"] == record["machine"]["cpu"] and tags["run_folder"] == str(run)
+    files = {a.path for a in client.list_artifacts(tracked["run_id"])}
+    assert "metrics.json" in files  # (and .hydra/resolved.yaml, which the program writes: the sweep test)
+
+    # Later programs attach what they write for this run: the exported model, the evaluation.
+    export(compose_config("export", [f"ckpt={run}", "format=onnx"]))
+    evaluate(compose_config("evaluate", [f"ckpt={run}"]), tmp_path / "eval")
+    files = {a.path for a in client.list_artifacts(tracked["run_id"])}
+    assert "evaluation.json" in files
+    assert [a.path for a in client.list_artifacts(tracked["run_id"], "export")] == ["export/model.onnx"]
+
+
+def test_a_sweep_is_one_experiment_whose_runs_compare(synthetic_root, tmp_path):
+    store = tmp_path / "store"
+    result = run_script(
+        "train.py",
+        "-m",
+        "lr=0.1,0.2",
+        *sweep_overrides(synthetic_root, steps=20, free=("lr",)),
+        *mlflow_overrides(store),
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    [experiment] = [e for e in client.search_experiments() if e.name.startswith("sweep ")]
+    runs = client.search_runs([experiment.experiment_id], order_by=["params.lr"])
+    assert [r.data.params["lr"] for r in runs] == ["0.1", "0.2"]
+    assert all(r.data.tags["variant"] == "all" and "test/acc_ema" in r.data.metrics for r in runs)
+    assert all("resolved.yaml" in {a.path for a in client.list_artifacts(r.info.run_id)} for r in runs)
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        p.name for p in (tmp_path / "sweep").glob("*_lr=*")
+    )
+
+
+def test_an_unreachable_tracking_server_is_one_line_before_training(tmp_path):
+    cfg = compose_train(["logger=mlflow", "logger.mlflow.tracking_uri=http://127.0.0.1:9"])
+    with pytest.raises(
+        ConfigError, match=r"MLflow tracking server logger.mlflow.tracking_uri=http://127.0.0.1:9"
+    ):
+        check_tracking_store(cfg)
