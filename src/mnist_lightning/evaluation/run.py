@@ -16,7 +16,7 @@ from mnist_lightning.errors import ConfigError, invalid_value, required
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
 from mnist_lightning.hydra_setup import hydra_output_dir
 from mnist_lightning.io import write_json
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint, run_folder_of
+from mnist_lightning.persistence.checkpoints import is_url, resolve_checkpoint, run_folder_of
 from mnist_lightning.renamed_keys import upgrade_data_settings
 from mnist_lightning.tracking import attach_to_training_run
 
@@ -96,7 +96,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     log.info(describe(result))
     write_json(output, result)
     log.info("Result written to %s", output)
-    attach_to_training_run(run_folder_of(checkpoint), [output])
+    if not is_url(checkpoint):
+        attach_to_training_run(Path(run_folder_of(checkpoint)), [output])
     return [result]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import is_url, resolve_checkpoint
 from mnist_lightning.persistence.restore import load_mlp
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -64,8 +64,14 @@ def _export_description(path: Path) -> dict[str, Any]:
 
 
 def load_model(model: str | Path, weights: str | None = None, threads: int | None = None) -> LoadedModel:
-    """The model in a checkpoint (file, checkpoints/ or run folder), a `.pt2` or an `.onnx` file."""
-    path = Path(model).expanduser()
+    """The model in a checkpoint (file, checkpoints/ or run folder, on any fsspec filesystem), a `.pt2`
+    or an `.onnx` file."""
+    if is_url(str(model)):
+        model = resolve_checkpoint(str(model))
+        net, checkpoint, used = load_mlp(model, weights)
+        info = {"format": "ckpt", "file": model, "step": checkpoint.get("global_step"), "weights": used}
+        return LoadedModel(_torch_predictor(net), info)
+    path = Path(str(model).removeprefix("file://")).expanduser()
     if path.suffix in (".onnx", ".pt2"):
         if not path.is_file():
             raise UserError(f"model file {path} does not exist")

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mnist_lightning.errors import invalid_value, required
-from mnist_lightning.persistence.checkpoints import resolve_checkpoint, run_folder_of
+from mnist_lightning.persistence.checkpoints import Location, is_url, resolve_checkpoint, run_folder_of
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
 from mnist_lightning.persistence.restore import load_mlp
 from mnist_lightning.tracking import attach_to_training_run
@@ -18,10 +18,10 @@ from mnist_lightning.tracking import attach_to_training_run
 log = logging.getLogger(__name__)
 
 
-def run_metrics(run_folder: Path, step: int | None) -> dict[str, Any] | None:
-    """The training run's metrics.json entry for this checkpoint's step, if the run folder has one."""
-    path = run_folder / "metrics.json"
-    if not path.is_file():
+def run_metrics(run_folder: Location, step: int | None) -> dict[str, Any] | None:
+    """The training run's metrics.json entry for this checkpoint's step, if the (local) run folder has one."""
+    path = Path(run_folder) / "metrics.json"
+    if is_url(run_folder) or not path.is_file():
         return None
     record = json.loads(path.read_text())
     at_step = next((h for h in record.get("history", []) if h.get("step") == step), None)
@@ -36,7 +36,13 @@ def export(cfg: DictConfig) -> dict[str, Path]:
         raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
     path = resolve_checkpoint(required(cfg, "ckpt"))
     net, checkpoint, weights = load_mlp(path, cfg.weights)
-    out = Path(cfg.export_dir) if cfg.export_dir else run_folder_of(path) / "export"
+    if cfg.export_dir:
+        out = Path(cfg.export_dir)
+    elif is_url(path):  # the exporters write local files
+        out = Path.cwd() / "export"
+        log.info("%s is on another filesystem: writing into %s (export_dir=... to choose)", path, out)
+    else:
+        out = Path(run_folder_of(path)) / "export"
     out.mkdir(parents=True, exist_ok=True)
     stem = cfg.name
     written: dict[str, Path] = {}
@@ -49,7 +55,8 @@ def export(cfg: DictConfig) -> dict[str, Path]:
         written["json"] = write_structure(net, checkpoint, weights, metrics, out / f"{stem}.json")
     for kind, file in written.items():
         log.info("Wrote %s (%s, %s weights, step %s)", file, kind, weights, checkpoint.get("global_step"))
-    attach_to_training_run(run_folder_of(path), list(written.values()), "export")
+    if not is_url(path):
+        attach_to_training_run(Path(run_folder_of(path)), list(written.values()), "export")
     return written
 
 

@@ -8,27 +8,36 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning.errors import ConfigError
-from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint
+from mnist_lightning.persistence.checkpoints import (
+    CheckpointError,
+    Location,
+    join,
+    load_checkpoint,
+    local_or_url,
+    location_kind,
+)
 
 MODEL_KEYS = ("in_features", "hidden", "num_classes", "activation")  # what decides the weights' shapes
 
 
-def resume_file(ckpt_path: str | Path) -> Path:
-    """A checkpoint file as given; for a run or checkpoints/ folder, its `last.ckpt`."""
-    path = Path(ckpt_path).expanduser()
-    if path.is_dir():
-        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        if (folder / "last.ckpt").is_file():
-            return folder / "last.ckpt"
+def resume_file(ckpt_path: str | Path) -> Location:
+    """A checkpoint file as given; for a run or checkpoints/ folder, its `last.ckpt` (any filesystem)."""
+    location = local_or_url(ckpt_path)
+    kind = location_kind(location)
+    if kind == "folder":
+        checkpoints = join(location, "checkpoints")
+        folder = checkpoints if location_kind(checkpoints) == "folder" else location
+        if location_kind(join(folder, "last.ckpt")) == "file":
+            return join(folder, "last.ckpt")
         raise CheckpointError(
             f"ckpt_path={ckpt_path}: no last.ckpt in {folder} (give a checkpoint file to resume from)"
         )
-    if not path.is_file():
+    if kind != "file":
         raise CheckpointError(f"ckpt_path={ckpt_path}: no such checkpoint file or run folder")
-    return path
+    return location
 
 
-def check_resumable(ckpt_path: str | Path, cfg: DictConfig) -> tuple[Path, dict[str, Any]]:
+def check_resumable(ckpt_path: str | Path, cfg: DictConfig) -> tuple[Location, dict[str, Any]]:
     """(the file, its checkpoint) if it loads safely and holds the model `cfg` describes; else one clear error."""
     path = resume_file(ckpt_path)
     checkpoint = load_checkpoint(path)
