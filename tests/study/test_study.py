@@ -329,3 +329,19 @@ def test_a_failing_retrain_of_the_best_configuration_is_reported(tmp_path, monke
         target = search.retrain_best(tmp_path, seeds=1)
     assert target == tmp_path / "best_retrained"
     assert "Re-training the best configuration failed (exit 2)" in caplog.text
+
+
+def test_an_optuna_storage_that_cannot_be_opened_is_one_line(tmp_path):
+    result = run_script(
+        "train.py",
+        "-m",
+        "hparams_search=mnist_optuna",
+        "hydra.sweeper.storage=postgresql://nohost.invalid/db",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        len(errors) == 1
+        and "hydra.sweeper.storage=postgresql://nohost.invalid/db cannot be opened" in errors[0]
+    )

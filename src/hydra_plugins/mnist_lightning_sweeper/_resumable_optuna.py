@@ -31,6 +31,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
                 parents=True, exist_ok=True
             )  # before create_study
         if search.storage:
+            check_storage(search.storage)
             self._continue_study(search)
         return super().sweep(arguments)
 
@@ -58,6 +59,20 @@ class ResumableOptunaSweeper(OptunaSweeper):
             search.n_trials,
             search.job_idx,
         )
+
+
+def check_storage(url: str) -> None:
+    """The study's database opens, or one line names it (the CLI prints Hydra's errors as one line)."""
+    import optuna
+    from hydra.errors import HydraException
+
+    try:
+        optuna.storages.get_storage(url)
+    except Exception as exc:  # SQLAlchemy and the database drivers raise their own types
+        raise HydraException(  # the CLI prints it on one line, with the cause
+            f"the Optuna storage hydra.sweeper.storage={url} cannot be opened: check the URL and that its "
+            "database answers, or keep the default (a SQLite file in the sweep folder)."
+        ) from exc
 
 
 def _move_on(sampler: Any, trials: int) -> None:
