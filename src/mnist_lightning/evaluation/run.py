@@ -65,16 +65,16 @@ def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
 
     output = Path(cfg.results_file) if cfg.results_file else Path(output_dir) / "evaluation.json"
     if cfg.watch:
-        # Beside a training run: one thread, so the watcher never spins on the cores training uses,
-        # at low priority, so the scheduler gives training the cores first (the watcher just lags).
-        torch.set_num_threads(1)
-        lower_priority()
         folder = Path(cfg.ckpt).expanduser()
-        if folder.is_file():
+        if folder.is_file():  # refused before this process changes anything about itself
             raise ConfigError(
                 f"watch=true follows a folder as training writes into it, but ckpt={cfg.ckpt} is a file: "
                 "give its checkpoints/ folder (or evaluate the file without watch=true)"
             )
+        # Beside a training run: one thread, so the watcher never spins on the cores training uses,
+        # at low priority, so the scheduler gives training the cores first (the watcher just lags).
+        torch.set_num_threads(1)
+        lower_priority()
 
         def save(
             results: list[dict[str, Any]],
