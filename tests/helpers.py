@@ -77,6 +77,16 @@ def sweep_overrides(data_root: Path, steps: int = 40, free: tuple[str, ...] = ()
     return [o for o in small if o.split("=", 1)[0] not in free]
 
 
+def mlflow_overrides(store: Path) -> list[str]:
+    """logger=mlflow (with CSV) into a SQLite store in `store`, logging every 10 steps."""
+    return [
+        "logger=[csv,mlflow]",
+        f"logger.mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
+        f"logger.mlflow.artifact_location={store}/artifacts",
+        "trainer.log_every_n_steps=10",
+    ]
+
+
 def ctrl_c_by_default() -> None:
     """A Popen `preexec_fn`: SIGINT's default action in the child, so Python there turns Ctrl-C into
     KeyboardInterrupt even when the suite itself was started in the background (which ignores SIGINT)."""

@@ -2,8 +2,7 @@
 
 import pytest
 
-from mnist_lightning.hydra_setup import job_dirname, short_value, swept_keys
-from tests.helpers import run_script
+from mnist_lightning.hydra_setup import CONFIG_DIR, job_dirname, short_value, swept_keys
 
 
 @pytest.mark.parametrize(
@@ -23,12 +22,15 @@ def test_swept_keys_follow_hydras_grammar(argv, expected):
     assert swept_keys(argv) == expected
 
 
-def test_the_study_report_runs_after_training_sweeps_only(trained_run, tmp_path):
-    result = run_script(
-        "evaluate.py", "-m", f"ckpt={trained_run}", "split=val,test", f"hydra.sweep.dir={tmp_path}"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert not (tmp_path / "results.md").exists() and len(list(tmp_path.glob("*/evaluation.json"))) == 2
+@pytest.mark.parametrize("program", ["train", "evaluate", "export", "predict", "serve"])
+def test_the_study_report_runs_after_training_sweeps_only(program):
+    from hydra import compose, initialize_config_dir
+
+    required = {"train": [], "predict": ["ckpt=x", "inputs=x"]}.get(program, ["ckpt=x"])
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(program, overrides=required, return_hydra_config=True)
+    targets = [str(c.get("_target_")) for c in (cfg.hydra.callbacks or {}).values()]
+    assert any(t.endswith("StudyReport") for t in targets) == (program == "train"), targets
 
 
 def test_searched_values_are_shown_to_four_significant_digits():

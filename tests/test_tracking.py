@@ -1,4 +1,7 @@
-"""MLflow tracking (logger=mlflow) against the real mlflow client and a SQLite store in a temporary folder."""
+"""MLflow tracking (logger=mlflow) against the real mlflow client and a SQLite store in a temporary folder.
+
+A sweep as one experiment: tests/test_cli.py (the multirun test).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +15,7 @@ from mnist_lightning.evaluation.run import evaluate
 from mnist_lightning.persistence.export_run import export
 from mnist_lightning.tracking import check_tracking_store
 from mnist_lightning.training.run import train
-from tests.helpers import compose_config, compose_train, run_script, small_run_overrides, sweep_overrides
-
-
-def mlflow_overrides(store) -> list[str]:
-    return [
-        "logger=[csv,mlflow]",
-        f"logger.mlflow.tracking_uri=sqlite:///{store}/mlflow.db",
-        f"logger.mlflow.artifact_location={store}/artifacts",
-        "trainer.log_every_n_steps=10",
-    ]
+from tests.helpers import compose_config, compose_train, mlflow_overrides, small_run_overrides
 
 
 def test_a_run_is_read_back_with_its_params_metrics_tags_and_files(synthetic_root, tmp_path):
@@ -56,28 +50,6 @@ def test_a_run_is_read_back_with_its_params_metrics_tags_and_files(synthetic_roo
     files = {a.path for a in client.list_artifacts(tracked["run_id"])}
     assert "evaluation.json" in files
     assert [a.path for a in client.list_artifacts(tracked["run_id"], "export")] == ["export/model.onnx"]
-
-
-def test_a_sweep_is_one_experiment_whose_runs_compare(synthetic_root, tmp_path):
-    store = tmp_path / "store"
-    result = run_script(
-        "train.py",
-        "-m",
-        "lr=0.1,0.2",
-        *sweep_overrides(synthetic_root, steps=20, free=("lr",)),
-        *mlflow_overrides(store),
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
-    [experiment] = [e for e in client.search_experiments() if e.name.startswith("sweep ")]
-    runs = client.search_runs([experiment.experiment_id], order_by=["params.lr"])
-    assert [r.data.params["lr"] for r in runs] == ["0.1", "0.2"]
-    assert all(r.data.tags["variant"] == "all" and "test/acc_ema" in r.data.metrics for r in runs)
-    assert all("resolved.yaml" in {a.path for a in client.list_artifacts(r.info.run_id)} for r in runs)
-    assert sorted(r.info.run_name for r in runs) == sorted(
-        p.name for p in (tmp_path / "sweep").glob("*_lr=*")
-    )
 
 
 def test_an_unreachable_tracking_server_is_one_line_before_training(tmp_path):
