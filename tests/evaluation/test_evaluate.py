@@ -17,7 +17,15 @@ from mnist_lightning.evaluation.run import evaluate
 from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.models import MLP
 from mnist_lightning.persistence.checkpoints import CheckpointError
-from tests.helpers import compose_config, ctrl_c_by_default, run_script, small_run_overrides, wait_for
+from mnist_lightning.training.run import train
+from tests.helpers import (
+    compose_config,
+    compose_train,
+    ctrl_c_by_default,
+    run_script,
+    small_run_overrides,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("weights, as_a_command", [("ema", True), ("raw", False)])
@@ -185,9 +193,8 @@ def test_watch_follows_a_live_training_run_evaluating_each_step_once(synthetic_r
     ):
         time.sleep(0.05)
     assert os.getpriority(os.PRIO_PROCESS, watcher.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 10
-    trainer = run_script("train.py", *overrides)
+    train(compose_train(overrides), run)  # training in this process, the watcher beside it
     output, _ = watcher.communicate(timeout=240)
-    assert trainer.returncode == 0, trainer.stderr[-2000:]
     assert watcher.returncode == 0, output[-2000:]
     results = json.loads((tmp_path / "watch.json").read_text())["results"]
     assert [r["step"] for r in results] == [20, 40, 60, 80, 100]
