@@ -15,7 +15,7 @@ request_thread_count_invariant_gemms()  # as the programs do, before any test co
 # spin while waiting would stall each other (~0.2x). Waiting passively changes timings, never results.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from tests.helpers import REAL_MNIST, run_script, train_small_run, write_synthetic_mnist
+from tests.helpers import REAL_MNIST, compose_config, run_script, train_small_run, write_synthetic_mnist
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +56,9 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
             )
             assert trained.returncode == 0, trained.stderr[-3000:]
             (run / "train_output.txt").write_text(trained.stdout + trained.stderr)
-            exported = run_script("export.py", f"ckpt={run}", f"hydra.run.dir={run / 'export_log'}")
-            assert exported.returncode == 0, exported.stderr[-3000:]
+            from mnist_lightning.persistence.export_run import export
+
+            export(compose_config("export", [f"ckpt={run}"]))  # all formats, in-process (export.py: test_cli)
             done.touch()
     return run
 
