@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_dir
@@ -179,17 +182,59 @@ def png_bytes(array) -> bytes:
 
 
 def huge_png(width: int, height: int) -> bytes:
-    """A valid PNG header declaring width x height pixels, with a tiny (truncated) body: what an attacker sends."""
-    import struct
-    import zlib
+    """A valid PNG header declaring width x height pixels, with a tiny body: what an attacker sends
+    (the hostile set's own generator, benchmarks/hostile_requests.py)."""
+    return load_benchmark("hostile_requests.py").png_declaring(width, height)
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-        + chunk(b"IEND", b"")
+@contextlib.contextmanager
+def serving(ckpt: Path, log: Path, *overrides: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`python src/serve.py ckpt=... port=<free>` as a user starts it, until its health answers;
+    (the process, its URL) inside, stopped after. Its console goes to `log`."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "src" / "serve.py"),
+                f"ckpt={ckpt}",
+                f"port={port}",
+                f"hydra.run.dir={log.parent}",
+                *overrides,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/health", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"the server did not start:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.2)
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def load_benchmark(script: str) -> Any:
+    """A script of benchmarks/ as a module (they are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script
     )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -4,14 +4,13 @@ Modes that time one process run in the test's own process (`main()` with the scr
 modes that start processes of their own (two at once, beside a watcher, the server) run as scripts.
 """
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 
 from mnist_lightning.hydra_setup import PROJECT_ROOT
-from tests.helpers import REAL_MNIST, train_small_run
+from tests.helpers import REAL_MNIST, load_benchmark, train_small_run
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -22,15 +21,6 @@ def bench(script: str, *args: str) -> subprocess.CompletedProcess:
         timeout=600,
         check=False,
     )
-
-
-def load_benchmark(script: str):
-    spec = importlib.util.spec_from_file_location(
-        script.removesuffix(".py"), PROJECT_ROOT / "benchmarks" / script
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_main(script: str, *args: str, monkeypatch, capsys) -> tuple[str, str]:

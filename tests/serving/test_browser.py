@@ -9,9 +9,6 @@ import base64
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lightning.hydra_setup import PROJECT_ROOT
-from tests.helpers import mnist_test_digits, png_bytes
+from tests.helpers import mnist_test_digits, png_bytes, serving
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,43 +32,12 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(real_run, tmp_path_factory):
     """`python src/serve.py` on a free loopback port, as a user starts it; stopped after the module."""
-    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(PROJECT_ROOT / "src" / "serve.py"),
-                f"ckpt={real_run}",
-                f"port={port}",
-                f"hydra.run.dir={log.parent}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/health", timeout=2).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-    yield url, log
-    process.terminate()
-    process.wait(timeout=30)
+    with serving(real_run, log) as (_, url):
+        yield url, log
 
 
 @pytest.fixture(scope="module")

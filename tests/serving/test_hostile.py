@@ -3,12 +3,9 @@ clients cut off, the server alive afterwards and its memory bounded whatever the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -16,15 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lightning.hydra_setup import PROJECT_ROOT
-from tests.serving.test_browser import free_port
+from tests.helpers import load_benchmark, serving
 
-spec = importlib.util.spec_from_file_location(
-    "hostile_requests", PROJECT_ROOT / "benchmarks" / "hostile_requests.py"
-)
-hostile = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = hostile  # dataclasses look their module up there
-spec.loader.exec_module(hostile)
+hostile = load_benchmark("hostile_requests.py")
 
 REQUEST_TIMEOUT = 1  # seconds a client has for its whole request, in this test's server
 RSS_BUDGET_MB = 300  # peak over idle, whatever the concurrency
@@ -39,34 +30,9 @@ def rss_mb(pid: int, field: str) -> float:
 
 @pytest.fixture(scope="module")
 def server(trained_run, tmp_path_factory):
-    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(PROJECT_ROOT / "src" / "serve.py"),
-                f"ckpt={trained_run}",
-                f"port={port}",
-                f"request_timeout={REQUEST_TIMEOUT}",
-                f"hydra.run.dir={log.parent}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-    yield process, port, log
-    process.terminate()
-    process.wait(timeout=30)
+    with serving(trained_run, log, f"request_timeout={REQUEST_TIMEOUT}") as (process, url):
+        yield process, int(url.rsplit(":", 1)[1]), log
 
 
 def alive(port: int) -> bool:
