@@ -12,7 +12,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from tqdm import tqdm
 
 
@@ -22,7 +21,7 @@ class StepProgressBar(TQDMProgressBar):
         return int(total) if total not in (None, float("inf")) else None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.train_progress_bar = Tqdm(
+        self.train_progress_bar = tqdm(  # plain tqdm: Lightning's own subclass is private
             desc="Training steps",
             total=self._steps_total(trainer),
             initial=trainer.global_step,  # a resumed run continues the count
