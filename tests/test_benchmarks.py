@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from mnist_lightning.hydra_setup import PROJECT_ROOT
-from tests.helpers import REAL_MNIST, load_benchmark, train_small_run
+from tests.helpers import load_benchmark, real_mnist, train_small_run
 
 
 def bench(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -48,11 +48,18 @@ def test_train_throughput_runs(precision, monkeypatch, capsys):
     assert f"precision={precision}" in out and "ratio Lightning/plain:" in out
 
 
-def test_eval_throughput_runs(trained_run, synthetic_root, monkeypatch, capsys):
+@pytest.mark.parametrize("ema", ["on", "off"])
+def test_eval_throughput_runs_with_and_without_moving_average(
+    ema, trained_run, synthetic_root, tmp_path, monkeypatch, capsys
+):
+    run = trained_run
+    if ema == "off":
+        run = tmp_path
+        train_small_run(synthetic_root, run, "ema=off", steps=20)
     out, _ = run_main(
         "eval_throughput.py",
         "--run",
-        str(trained_run),
+        str(run),
         "--data-root",
         str(synthetic_root),
         "--repeats",
@@ -60,23 +67,8 @@ def test_eval_throughput_runs(trained_run, synthetic_root, monkeypatch, capsys):
         monkeypatch=monkeypatch,
         capsys=capsys,
     )
+    assert f"{'ema' if ema == 'on' else 'raw'} weights" in out
     assert out.count("agrees with PyTorch on 300/300") == 3
-
-
-def test_eval_throughput_runs_on_a_run_without_moving_average(synthetic_root, tmp_path, monkeypatch, capsys):
-    train_small_run(synthetic_root, tmp_path, "ema=off", steps=20)
-    out, _ = run_main(
-        "eval_throughput.py",
-        "--run",
-        str(tmp_path),
-        "--data-root",
-        str(synthetic_root),
-        "--repeats",
-        "1",
-        monkeypatch=monkeypatch,
-        capsys=capsys,
-    )
-    assert "raw weights" in out and out.count("agrees with PyTorch on 300/300") == 3
 
 
 def test_serve_load_runs(trained_run, synthetic_root):
@@ -129,12 +121,6 @@ def test_tf1_comparison_says_why_it_is_skipped_without_tensorflow(tmp_path, monk
     assert "note: --vs-tf1 is deprecated; use the subcommand: train_throughput.py vs-tf1" in err
 
 
-def real_mnist() -> str:
-    if not REAL_MNIST.is_dir():
-        pytest.skip(f"real MNIST not found at {REAL_MNIST}")
-    return str(REAL_MNIST)
-
-
 @pytest.mark.e2e
 def test_two_at_once_runs():
     # One policy (3 processes, not 6); the other differs by one override (its parsing: the test above).
@@ -148,7 +134,7 @@ def test_two_at_once_runs():
         "--policy",
         "default",
         "--data-root",
-        real_mnist(),
+        str(real_mnist()),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "default (thread policy)" in result.stdout and "(no policy)" not in result.stdout
@@ -165,7 +151,7 @@ def test_beside_watcher_runs():
         "--repeats",
         "1",
         "--data-root",
-        real_mnist(),
+        str(real_mnist()),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "beside a watching evaluator" in result.stdout and "slowdown:" in result.stdout
