@@ -51,50 +51,38 @@ request_thread_count_invariant_gemms()  # the plain loop computes like the progr
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from mnist_lightning.data import TensorBatcher
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.hydra_setup import CONFIG_DIR
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES, fused_forward
+from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training import MNISTClassifier
-from mnist_lightning.training.ema import ExponentialMovingAverage
 from mnist_lightning.training.run import build
-from mnist_lightning.training.schedule import ExponentialDecay
+from mnist_lightning.training.step import TutorialStep, choose_gradients
 
 
 def plain_loop(
     train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32"
 ) -> float:
-    """Hand-written PyTorch: the module's step (fused MLP node, fused SGD, EMA) with no framework around it."""
+    """The module's own step (training/step.py) in a hand-written loop: no framework around it."""
     torch.manual_seed(0)
     module = MNISTClassifier()  # same defaults as conf/: 784-500-10, lr 0.8, L2 1e-4, EMA 0.99
-    net = module.net.to(device)
-    ema = ExponentialMovingAverage(net, decay=0.99)
-    dtype = COMPUTE_DTYPES[precision]
-    weights, biases = net.weight_matrices(), [layer.bias for layer in net.linear_layers()]
-    optimizer = torch.optim.SGD(
-        [{"params": weights, "weight_decay": 1e-4}, {"params": biases}], lr=0.8, fused=True
+    net = module.to(device).net
+    optimizer = module.configure_optimizers()
+    gradients = choose_gradients(net, COMPUTE_DTYPES[precision], torch.device(device), single_process=True)
+    step = TutorialStep(
+        net, optimizer["optimizer"], optimizer["lr_scheduler"]["scheduler"], module.ema, gradients
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, ExponentialDecay(0.99, 550))
     batches = TensorBatcher(*train_set, batch_size=100, shuffle=True, drop_last=True)
-    step, epoch = 0, 0
+    done, epoch = 0, 0
     start = time.perf_counter()
-    while step < steps:
+    while done < steps:
         batches.sampler.set_epoch(epoch)
         for images, labels in batches:
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            loss = F.cross_entropy(
-                fused_forward(net, images, dtype), labels
-            )  # + L2 via the optimizer's weight decay
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            ema.update(net, step)
-            step += 1
-            if step == steps:
+            step(images.to(device, non_blocking=True), labels.to(device, non_blocking=True), done)
+            done += 1
+            if done == steps:
                 break
         epoch += 1
     if device == "cuda":
@@ -130,7 +118,7 @@ def lightning_loop(
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     cfg.paths.output_dir = out
-    _, module, trainer, _ = build(cfg)
+    _, module, trainer, _ = build(cfg, datamodule=datamodule)
     timer = StepTimer()
     trainer.callbacks.append(timer)
     trainer.fit(module, datamodule=datamodule)

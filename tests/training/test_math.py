@@ -12,8 +12,8 @@ from mnist_lightning.errors import ConfigError
 from mnist_lightning.models import MLP
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.ema import ExponentialMovingAverage, tf_ema_decay
-from mnist_lightning.training.regularization import l2_penalty
 from mnist_lightning.training.schedule import ExponentialDecay, build_lr_scheduler
+from mnist_lightning.training.step import l2_penalty
 
 
 def test_l2_penalty_is_tf_l2_loss_over_weights_only():

@@ -56,9 +56,13 @@ class ThreadDependentStep(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(torch.ones(3))
+        self.step = SimpleNamespace(gradients=self.gradients)  # as training/step.py's TutorialStep
 
-    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return (self.weight * images).sum() * torch.get_num_threads()
+    def gradients(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        loss = (self.weight * images).sum() * torch.get_num_threads()
+        return loss, list(torch.autograd.grad(loss, [self.weight]))
 
 
 def test_same_bits_on_tells_thread_dependent_results_apart():
@@ -70,7 +74,7 @@ def test_same_bits_on_tells_thread_dependent_results_apart():
 def test_where_threads_change_the_bits_the_count_stays_fixed_and_one_line_says_why(caplog):
     governor = CpuThreadGovernor(max_threads=2)
     with caplog.at_level(logging.INFO):
-        governor.on_train_batch_start(None, ThreadDependentStep(), (torch.ones(3), None), 0)
+        governor.on_train_batch_start(None, ThreadDependentStep(), (torch.ones(1, 3), torch.zeros(1)), 0)
     assert governor.policy.startswith("fixed: one training step on 1 and 2 threads gives different bits")
     assert [r.getMessage() for r in caplog.records] == [
         f"Training on a fixed 2 threads: {governor.fixed_reason}"

@@ -7,6 +7,7 @@ at each epoch and saves/restores `state_dict` in checkpoints (mid-epoch resume).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -37,7 +38,12 @@ class EpochPermutation:
 
 
 class TensorBatcher:
-    """Iterable of (images, labels) batches sliced from tensors already in memory."""
+    """Iterable of (images, labels) batches sliced from tensors already in memory.
+
+    `stack=k` yields k consecutive batches at once, stacked to (k, batch_size, ...): the same
+    batches in the same order (the last item of an epoch may hold fewer). Training runs one step
+    for each (training/module.py); one gather for k batches is also cheaper than k.
+    """
 
     def __init__(
         self,
@@ -49,32 +55,46 @@ class TensorBatcher:
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        stack: int | None = None,
     ) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if stack is not None and not drop_last:
+            raise ValueError("stacked batches must all be full: stack needs drop_last=True")
         self.images, self.labels = images, labels
-        self.batch_size, self.drop_last = batch_size, drop_last
+        self.batch_size, self.drop_last, self.stack = batch_size, drop_last, stack
         self.sampler = EpochPermutation(len(images), shuffle, seed, rank, world_size)
         self.batch_sampler = None  # DataLoader-like attributes that Lightning inspects
-        self._batches_done = 0  # in the current epoch; restored on resume
+        self._batches_done = 0  # batches (not stacks) in the current epoch; restored on resume
         self._skip = 0
 
-    def __len__(self) -> int:
+    def batches_per_epoch(self) -> int:
         n = len(range(self.sampler.rank, self.sampler.n, self.sampler.world_size))
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __len__(self) -> int:
+        return math.ceil(self.batches_per_epoch() / (self.stack or 1))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.sampler.indices().to(self.images.device)  # once an epoch: gathers stay on the device
         gather = self.sampler.shuffle or self.sampler.world_size > 1
         start, self._skip = self._skip, 0
-        for i in range(start, len(self)):
-            self._batches_done = i + 1
-            rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            if gather:  # a 100-row gather per step beats copying the whole set each epoch
+        total = self.batches_per_epoch()
+        for first in range(start, total, self.stack or 1):
+            last = min(first + (self.stack or 1), total)
+            self._batches_done = last
+            rows = slice(first * self.batch_size, last * self.batch_size)
+            if gather:  # a gather per item beats copying the whole set each epoch
                 index = order[rows]
-                yield self.images.index_select(0, index), self.labels.index_select(0, index)
+                images, labels = self.images.index_select(0, index), self.labels.index_select(0, index)
             else:
-                yield self.images[rows], self.labels[rows]
+                images, labels = self.images[rows], self.labels[rows]
+            if self.stack is not None:
+                images, labels = (
+                    images.unflatten(0, (last - first, -1)),
+                    labels.unflatten(0, (last - first, -1)),
+                )
+            yield images, labels
         self._batches_done = 0
 
     def state_dict(self) -> dict[str, int]:
@@ -82,7 +102,9 @@ class TensorBatcher:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         epoch, done = state["epoch"], state["batches_done"]
-        if done >= len(self):  # saved at the end of an epoch: resume at the start of the next one
+        if (
+            done >= self.batches_per_epoch()
+        ):  # saved at the end of an epoch: resume at the start of the next one
             epoch, done = epoch + 1, 0
         self.sampler.set_epoch(epoch)
         self._skip = done

@@ -20,6 +20,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     `val_images="first"` takes the first `val_size` training images as validation, like
     TensorFlow's `read_data_sets`; `val_images="random"` draws them with `val_seed`.
+    Training batches come `batches_per_call` at a time, stacked (set by training/run.py).
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self.val_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self.test_set: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.batches_per_call = 1  # training batches per item: the steps of one training_step call
         self._train_batcher: TensorBatcher | None = None
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -55,8 +57,8 @@ class MNISTDataModule(L.LightningDataModule):
         data = load_dataset(hp.name, hp.root, download_if_missing=hp.download)
         train_images, train_labels = data["train"]
         n = len(train_images)
-        if not 0 <= hp.val_size < n:
-            raise ConfigError(f"data.val_size={hp.val_size} must be in [0, {n}) for {n} training images")
+        if hp.val_size >= n:  # its type and sign: training/config_checks.py
+            raise ConfigError(f"data.val_size={hp.val_size} must be smaller than the {n} training images")
         if hp.val_images == "first":
             order = torch.arange(n)
         elif hp.val_images == "random":
@@ -98,8 +100,23 @@ class MNISTDataModule(L.LightningDataModule):
             drop_last=True,
             rank=rank,
             world_size=world,
+            stack=self.batches_per_call,
         )
         return self._train_batcher
+
+    def train_batches_per_epoch(self) -> int:
+        """Training batches (steps) in one epoch of this process's share of the data."""
+        self.setup("fit")
+        rank, world = self._rank_and_world()
+        n = len(range(rank, len(self.train_set[1]), world))
+        return n // self.hparams.batch_size
+
+    def state_dict(self) -> dict[str, int]:
+        """Saved in checkpoints: a resumed run must group its steps the same way (Lightning counts calls)."""
+        return {"batches_per_call": self.batches_per_call}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batches_per_call = state.get("batches_per_call", 1)
 
     def _eval_batcher(self, split: str) -> TensorBatcher:
         rank, world = self._rank_and_world()

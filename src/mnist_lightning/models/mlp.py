@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": nn.Identity}
+
+class Activation(NamedTuple):
+    """A hidden-layer activation: its module, its in-place form, and its gradient from its *output*
+    (autograd's own kernels; what the hand-written backward in `mlp_gradients.py` calls)."""
+
+    module: type[nn.Module]
+    inplace: Callable[[torch.Tensor], torch.Tensor]
+    backward: Callable[
+        [torch.Tensor, torch.Tensor], torch.Tensor
+    ]  # (d loss/d output, output) -> d loss/d input
+
+
+# The `model.activation` names: the one list every part of the project reads.
+ACTIVATIONS = {
+    "relu": Activation(
+        nn.ReLU, torch.relu_, lambda grad, out: torch.ops.aten.threshold_backward(grad, out, 0)
+    ),
+    "tanh": Activation(nn.Tanh, torch.tanh_, torch.ops.aten.tanh_backward),
+    "sigmoid": Activation(nn.Sigmoid, torch.sigmoid_, torch.ops.aten.sigmoid_backward),
+    "none": Activation(nn.Identity, lambda z: z, lambda grad, out: grad),
+}
 
 
 class MLP(nn.Sequential):
@@ -37,9 +58,9 @@ class MLP(nn.Sequential):
         for i, (n_in, n_out) in enumerate(itertools.pairwise(widths), start=1):
             layers[f"layer{i}"] = nn.Linear(n_in, n_out)
             if i < len(widths) - 1 and activation != "none":
-                layers[f"act{i}"] = ACTIVATIONS[activation]()
+                layers[f"act{i}"] = ACTIVATIONS[activation].module()
         super().__init__(layers)
-        self.activation = activation  # read by the fused training step (models/fused_mlp.py)
+        self.activation = activation  # read by the hand-written gradients (models/mlp_gradients.py)
         self.reset_parameters(init_std, bias_init)
 
     def reset_parameters(self, init_std: float = 0.1, bias_init: float = 0.1) -> None:

@@ -12,7 +12,7 @@ import lightning as L
 import torch
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.training.module import WEIGHT_LABELS, is_logging_step
+from mnist_lightning.training.module import WEIGHT_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,15 @@ class TutorialPrinter(L.Callback):
 class DivergenceGuard(L.Callback):
     """Stops training at the first non-finite logged loss, and before any checkpoint of NaN weights.
 
-    Checking every step would need a host sync per step; the loss is checked on the steps the
-    module logs it (`is_logging_step`), and the weights before each validation (which precedes
-    every save).
+    Checking every step would need a host sync per step; the loss is checked when the module
+    logs it (`training_step` returns it then), and the weights before each validation (which
+    precedes every save).
     """
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        if not is_logging_step(trainer.global_step - 1, trainer.log_every_n_steps):  # the step just taken
-            return
-        loss = trainer.callback_metrics.get("train/loss")
+        loss = (outputs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise TrainingDiverged(trainer.global_step, "the training loss")
 

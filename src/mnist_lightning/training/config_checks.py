@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lightning.errors import ConfigError, invalid_value
 from mnist_lightning.hydra_setup import in_multirun
 from mnist_lightning.models import ACTIVATIONS
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
+from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training.optimizers import OPTIMIZERS
 from mnist_lightning.training.schedule import SCHEDULES
 
@@ -61,6 +61,12 @@ def validate_train_config(cfg: DictConfig) -> None:
         ("trainer.max_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("trainer.val_check_interval", lambda v: _is_int(v) and v > 0, "an integer number of steps > 0"),
         ("trainer.log_every_n_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
+        ("steps_per_call", lambda v: _is_int(v) and v > 0, "an integer > 0"),
+        (
+            "trainer.precision",
+            lambda v: v is None,
+            "unset: the project's precision=fp32|bf16 chooses the training GEMMs' dtype",
+        ),
     ]
     if cfg.lr_schedule.name == "exp":
         checks += [

@@ -11,22 +11,16 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_lightning.models import MLP
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES, fused_forward
+from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.persistence.checkpoints import CheckpointError
-from mnist_lightning.training.cuda_graph import GraphedLoss
 from mnist_lightning.training.ema import ExponentialMovingAverage
 from mnist_lightning.training.optimizers import build_optimizer
 from mnist_lightning.training.precision import training_dtype
-from mnist_lightning.training.regularization import l2_penalty
 from mnist_lightning.training.schedule import build_lr_scheduler
+from mnist_lightning.training.step import TutorialStep, choose_gradients, tutorial_loss
 
 EVAL_STAGES = ("val", "test", "tracked_test")
 WEIGHT_LABELS = {"ema": "average model", "raw": "raw weights"}  # the tutorial's words
-
-
-def is_logging_step(step_index: int, every_n_steps: int) -> bool:
-    """Whether the step with this 0-based index logs its loss (the logger writes every n-th step)."""
-    return (step_index + 1) % every_n_steps == 0
 
 
 class MNISTClassifier(L.LightningModule):
@@ -42,6 +36,10 @@ class MNISTClassifier(L.LightningModule):
     produced, with num_updates = the index of that step (0 for the first). TF1's
     tutorial reads the weights before the step, i.e. the average here is one step
     "newer"; after 30k steps the difference is immaterial.
+
+    A training batch is a stack of consecutive batches (`data.batches_per_call`): `training_step`
+    runs one tutorial step (training/step.py) for each, so Lightning's fixed per-call cost is
+    shared by several steps; the steps, and their results, are the same for any stack size.
     """
 
     def __init__(
@@ -59,10 +57,9 @@ class MNISTClassifier(L.LightningModule):
         if precision not in COMPUTE_DTYPES:
             raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(COMPUTE_DTYPES)}")
         self.save_hyperparameters()
-        self.automatic_optimization = False  # see training_step
+        self.automatic_optimization = False  # the step is training/step.py's, see training_step
         self.compute_dtype = torch.float32  # set for the device at fit start (see on_fit_start)
-        self._direct_backward = self._use_cuda_graph = False  # decided for the device at fit start
-        self._graphed_loss: GraphedLoss | None = None  # captured at the first step that uses it
+        self.step: TutorialStep | None = None  # built at fit start
         self.net = MLP(**(net or {}))
         self.ema = ExponentialMovingAverage(self.net, ema_decay) if ema_decay is not None else None
         num_classes = self.net.linear_layers()[-1].out_features
@@ -73,14 +70,6 @@ class MNISTClassifier(L.LightningModule):
                 for weights in self.weight_kinds
             }
         )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets `_current_fx_name` around every hook call (~40 times a step); a
-        # plain string attribute needs none of nn.Module.__setattr__'s parameter/module checks.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], source: str = "<checkpoint>") -> MNISTClassifier:
@@ -112,67 +101,46 @@ class MNISTClassifier(L.LightningModule):
         return (self.ema.module if self.ema is not None else self.net)(x)
 
     def on_fit_start(self) -> None:
-        self.compute_dtype = training_dtype(self.hparams.precision, self.device)
-        # One device and no precision plugin: nothing for Lightning to do around backward (DDP's
-        # gradient sync and loss scaling need manual_backward), so call it directly (~0.2 ms a step
-        # of hook dispatch on 2 CPU cores) and, on a GPU, replay it as a CUDA graph.
-        self._direct_backward = self.trainer.world_size == 1 and self.trainer.precision == "32-true"
-        self._use_cuda_graph = (
-            self._direct_backward and self.hparams.cuda_graph and self.device.type == "cuda"
+        single_process = self.trainer.world_size == 1
+        self.compute_dtype = training_dtype(self.hparams.precision, self.device, single_process)
+        gradients = choose_gradients(
+            self.net,
+            self.compute_dtype,
+            self.device,
+            single_process,
+            self.hparams.cuda_graph,
+            backward=self.manual_backward,
         )
-        self._graphed_loss = None
+        self.step = TutorialStep(self.net, self.optimizers(), self.lr_schedulers(), self.ema, gradients)
 
-    def training_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The batch's cross-entropy as training computes it (L2 is the optimizer's weight decay).
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        """One tutorial step per batch of the stack, up to `max_steps`; the loss on the steps the logger writes.
 
-        One autograd node for the MLP (GEMMs in bf16 with precision=bf16); weights stay fp32.
+        The optimizer is Lightning's wrapper, so each step counts in `global_step` (and DDP sees it).
+        Returns the logged loss on calls that log one (the divergence guard checks it), else None.
         """
-        return F.cross_entropy(fused_forward(self.net, images, self.compute_dtype), labels)
+        stacked_images, stacked_labels = batch
+        steps_left = self.trainer.max_steps - self.global_step
+        log_every = self.trainer.log_every_n_steps * len(stacked_images)  # in steps
+        logged = None
+        for images, labels in zip(stacked_images[:steps_left], stacked_labels[:steps_left]):
+            step = self.global_step
+            cross_entropy = self.step(images, labels, step)
+            if (step + 1) % log_every == 0:
+                logged = self._log_training(cross_entropy.clone(), step + 1)  # clone: a CUDA graph reuses it
+        return logged
 
-    def _loss_and_gradients(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the batch, with its gradients left in the parameters' `.grad`."""
-        if self._use_cuda_graph:
-            if self._graphed_loss is None:
-                self._graphed_loss = GraphedLoss(
-                    self.training_loss, list(self.net.parameters()), images, labels
-                )
-            return self._graphed_loss(images, labels)
-        cross_entropy = self.training_loss(images, labels)
-        self.optimizers().zero_grad(set_to_none=True)
-        if self._direct_backward:
-            cross_entropy.backward()
-        else:
-            self.manual_backward(cross_entropy)
-        return cross_entropy
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        """One tutorial step: forward, backward, optimizer and LR-schedule step, then the EMA update.
-
-        Manual optimization: Lightning's automatic loop wraps each step in a closure and a dozen
-        hook dispatches (~0.3 ms, a sixth of the step on 2 cores); here the step is a few calls.
-        `optimizer.step()` still goes through Lightning (it counts global_step, DDP and
-        precision plugins see it); checkpoints and resume are the same. On one GPU the
-        forward and backward are one replayed CUDA graph (training/cuda_graph.py).
-        """
-        images, labels = batch
-        optimizer, scheduler = self.optimizers(), self.lr_schedulers()
-        cross_entropy = self._loss_and_gradients(images, labels)
-        # Log only on the steps the logger writes: every self.log costs ~0.3 ms, a step ~2 ms.
-        if is_logging_step(self.global_step, self.trainer.log_every_n_steps):
-            with torch.no_grad():
-                cross_entropy = cross_entropy.clone()  # a graph's output is overwritten by the next replay
-                loss = cross_entropy + l2_penalty(self.net.weight_matrices(), self.hparams.l2_rate)
-            self.log_dict({"train/loss": loss, "train/cross_entropy": cross_entropy}, prog_bar=True)
-            self.log("lr", scheduler.get_last_lr()[0])
-        optimizer.step()  # adds the L2 term's gradient, rate * w (see configure_optimizers)
-        scheduler.step()
-        if self.ema is not None:
-            # global_step was incremented by the step just taken: num_updates is that step's index.
-            self.ema.update(self.net, self.global_step - 1)
-        return cross_entropy
+    def _log_training(self, cross_entropy: torch.Tensor, step: int) -> torch.Tensor:
+        with torch.no_grad():
+            loss = tutorial_loss(cross_entropy, self.net, self.hparams.l2_rate)
+        self.log_dict({"train/loss": loss, "train/cross_entropy": cross_entropy}, prog_bar=True)
+        # `step` sets the x-axis of the logged values (Lightning's own count is of calls).
+        self.log_dict({"lr": self.lr_schedulers().get_last_lr()[0], "step": float(step)})
+        return loss
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Checkpoints from before manual optimization counted steps in the automatic loop's progress."""
+        """The one migration of Lightning's loop state: checkpoints written before manual optimization
+        counted steps in the automatic loop's progress (tests/persistence/test_old_checkpoints.py)."""
         loop = checkpoint.get("loops", {}).get("fit_loop", {})
         automatic = loop.get("epoch_loop.automatic_optimization.optim_progress")
         manual = loop.get("epoch_loop.manual_optimization.optim_step_progress")
@@ -181,6 +149,8 @@ class MNISTClassifier(L.LightningModule):
 
     def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         images, labels = batch
+        if stage != "tracked_test":  # the x-axis of the logged values, as in training
+            self.log("step", float(self.global_step), on_epoch=True, add_dataloader_idx=False)
         nets = {"raw": self.net, "ema": self.ema.module if self.ema is not None else None}
         for weights in self.weight_kinds:
             logits = nets[weights](images)
@@ -204,8 +174,7 @@ class MNISTClassifier(L.LightningModule):
         """The configured optimizer (SGD by default) over two groups: weights decay by `l2_rate`, biases do not.
 
         Coupled weight decay adds rate * w to the gradient: exactly the gradient of TF's
-        rate * sum(w ** 2) / 2, but fused into the optimizer's update instead of two extra
-        autograd ops over every weight (which cost ~2 ms a step on these CPUs).
+        rate * sum(w ** 2) / 2 (`step.l2_penalty`), fused into the optimizer's pass over each weight.
         """
         groups = [
             {"params": self.net.weight_matrices(), "weight_decay": self.hparams.l2_rate},

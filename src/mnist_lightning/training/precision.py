@@ -6,7 +6,7 @@ import logging
 
 import torch
 
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
+from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +23,17 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def training_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """`COMPUTE_DTYPES[precision]`, or fp32 with one warning line where bf16 is not native."""
+def training_dtype(precision: str, device: torch.device, single_process: bool = True) -> torch.dtype:
+    """`COMPUTE_DTYPES[precision]`, or fp32 with one warning line where bf16 is not native, or where the
+    run has several processes (bf16 GEMMs are the hand-written step's; DDP runs plain autograd)."""
     dtype = COMPUTE_DTYPES[precision]
     if dtype == torch.bfloat16 and not native_bf16(device):
         log.warning(
             "precision=bf16: this %s has no native bf16 (AVX512-BF16/AMX, or CUDA 8.0+); training in fp32",
             device.type,
         )
+        return torch.float32
+    if dtype == torch.bfloat16 and not single_process:
+        log.warning("precision=bf16 is for one process (DDP runs plain autograd); training in fp32")
         return torch.float32
     return dtype

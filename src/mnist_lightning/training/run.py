@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.hydra_setup import (
     chosen_option,
     hydra_output_dir,
@@ -24,7 +26,7 @@ from mnist_lightning.hydra_setup import (
 )
 from mnist_lightning.io import write_json
 from mnist_lightning.machine import describe_machine
-from mnist_lightning.models.fused_mlp import COMPUTE_DTYPES
+from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training import tracking
 from mnist_lightning.training.callbacks import (
     TrainingClock,
@@ -49,18 +51,43 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
+def steps_per_call(cfg: DictConfig, datamodule: MNISTDataModule, checkpoint: dict[str, Any] | None) -> int:
+    """Tutorial steps per `training_step` call, up to `steps_per_call`: a resumed run keeps its checkpoint's
+    (Lightning counts calls); else the largest number dividing the setting, the steps of an epoch, the
+    validation and logging intervals and `max_steps`, so all of them fall on the same steps; 1 with several
+    processes or `overfit_batches` (both count batches per call)."""
+    if checkpoint is not None:
+        return checkpoint.get(type(datamodule).__qualname__, {}).get("batches_per_call", 1)
+    trainer = cfg.trainer
+    if str(trainer.get("strategy", "auto")).startswith("ddp") or trainer.get("devices", 1) != 1:
+        return 1
+    if trainer.get("overfit_batches"):
+        return 1
+    intervals = (trainer.val_check_interval, trainer.log_every_n_steps, trainer.max_steps)
+    intervals += (datamodule.train_batches_per_epoch(),)
+    return math.gcd(cfg.steps_per_call, *intervals)
+
+
 def build(
-    cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None
-) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
+    cfg: DictConfig,
+    extra_callbacks: list[L.Callback] | None = None,
+    datamodule: MNISTDataModule | None = None,
+    checkpoint: dict[str, Any] | None = None,
+) -> tuple[MNISTDataModule, L.LightningModule, L.Trainer, ValidationHistory]:
     """DataModule, LightningModule and Trainer from the config (plain-type hparams via `_convert_`).
 
     The trainer always has a `ValidationHistory` (returned) and a `TrainingClock` (`training_clock`).
+    Lightning counts `training_step` calls; the config counts steps: each call runs
+    `datamodule.batches_per_call` of them, so the trainer's intervals are divided by that.
     """
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = datamodule or instantiate(cfg.data, _convert_="all")
+    datamodule.batches_per_call = steps = steps_per_call(cfg, datamodule, checkpoint)
     module = instantiate(cfg.module, _convert_="all")
     history = ValidationHistory()
     trainer = instantiate(
         cfg.trainer,
+        val_check_interval=cfg.trainer.val_check_interval // steps,
+        log_every_n_steps=cfg.trainer.log_every_n_steps // steps,
         callbacks=[
             *instantiate_all(cfg.get("callbacks")),
             history,
@@ -181,11 +208,11 @@ def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     # while another process needs a core, and take the cores back when it is gone.
     governor = CpuThreadGovernor(threads) if cfg.get("torch_threads") is None else None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    resume, start_step = None, 0
+    resume, checkpoint, start_step = None, None, 0
     if cfg.get("ckpt_path"):
         resume, checkpoint = check_resumable(cfg.ckpt_path, cfg)
         start_step = checkpoint.get("global_step", 0)
-    datamodule, module, trainer, history = build(cfg, [governor] if governor else None)
+    datamodule, module, trainer, history = build(cfg, [governor] if governor else None, checkpoint=checkpoint)
     log.info(describe_run(cfg, output_dir, resume))
     if cfg.get("init_from") and not resume:
         warm_start(module, cfg.init_from, cfg.get("init_map"), cfg.get("init_weights"))

@@ -63,12 +63,18 @@ def same_bits_on(thread_counts: Sequence[int], compute: Callable[[], Sequence[to
 
 
 def step_gradients(pl_module: L.LightningModule, batch: Any) -> Callable[[], list[torch.Tensor]]:
-    """The run's training loss and its gradients for one batch, leaving the parameters' `.grad` alone."""
-    params = [p for p in pl_module.parameters() if p.requires_grad]
+    """The run's own training loss and gradients for the first batch of a training item (as the
+    module's step computes them), leaving the parameters' `.grad` as they were."""
+    images, labels = (t[0] for t in batch)  # an item is a stack of batches
 
     def compute() -> list[torch.Tensor]:
-        loss = pl_module.training_loss(*batch)
-        return [loss, *torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)]
+        kept = [p.grad for p in pl_module.parameters()]
+        try:
+            loss, grads = pl_module.step.gradients(images, labels)
+            return [loss, *grads]
+        finally:
+            for p, grad in zip(pl_module.parameters(), kept):
+                p.grad = grad
 
     return compute
 

@@ -1,0 +1,52 @@
+"""The MLP's cross-entropy gradients written out: its GEMMs and little else, optionally in bf16.
+
+For a model this small, autograd's bookkeeping (a node per op, the engine's dispatch, gradient
+accumulation) is a visible share of a training step. This computes the same products from the
+saved activations, never computes a gradient for the input images, and calls autograd's own
+kernels for the activations and the loss. In bf16 it casts the inputs and weights of the hidden
+layers' GEMMs only (fp32 accumulation inside oneDNN/cuBLAS); the output layer, the logits and every
+gradient stay fp32, so master weights, the update and the moving average are fp32.
+
+Evaluation, export and checkpoints never see this: they use the `nn.Sequential` as is.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_lightning.models.mlp import ACTIVATIONS, MLP
+
+# The `precision` config group's names: the dtype of the hidden layers' training GEMMs.
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def hand_written_supported(net: nn.Module) -> bool:
+    """Whether `mlp_loss_and_gradients` computes `net`: this project's fp32 `MLP`."""
+    return isinstance(net, MLP) and all(p.dtype == torch.float32 for p in net.parameters())
+
+
+def mlp_loss_and_gradients(
+    net: MLP, images: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The batch's cross-entropy and its gradients for `net.parameters()` (W1, b1, ..., Wn, bn)."""
+    layers, activation = net.linear_layers(), ACTIVATIONS[net.activation]
+    dtypes = [dtype] * (len(layers) - 1) + [torch.float32]  # the output layer (1% of the work) in fp32
+    inputs, h = [], images
+    for i, (layer, layer_dtype) in enumerate(zip(layers, dtypes)):
+        h = h.to(layer_dtype)
+        inputs.append(h)
+        h = torch.addmm(layer.bias.to(layer_dtype), h, layer.weight.to(layer_dtype).t())
+        if i < len(layers) - 1:
+            h = activation.inplace(h)
+    logits = h.detach().requires_grad_()
+    cross_entropy = F.cross_entropy(logits, labels)
+    (grad,) = torch.autograd.grad(cross_entropy, logits)  # autograd's kernels, on a two-op graph
+    gradients: list[torch.Tensor] = []
+    for i in reversed(range(len(layers))):  # inputs[i] fed layer i; no gradient for the images
+        grad = grad.to(dtypes[i])
+        gradients[:0] = [grad.t().mm(inputs[i]).float(), grad.sum(0, dtype=torch.float32)]
+        if i > 0:
+            grad = activation.backward(grad.mm(layers[i].weight.to(dtypes[i])), inputs[i])
+    return cross_entropy.detach(), gradients
