@@ -63,9 +63,12 @@ def tracked_run(loggers: list[Any]) -> dict[str, str] | None:
 
 def record_training(loggers: list[Any], cfg: DictConfig, output_dir: Path, record: dict[str, Any]) -> None:
     """Params, tags and the run's result files, once metrics.json is written."""
+    trackers = mlflow_loggers(loggers)
+    if not trackers:
+        return  # and mlflow (a second of imports) stays unimported
     from mlflow.entities import Param  # mlflow is there when an MLFlowLogger is
 
-    for logger in mlflow_loggers(loggers):
+    for logger in trackers:
         client, run_id = logger.experiment, logger.run_id
         params = [Param(key, value) for key, value in flat_params(cfg).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
