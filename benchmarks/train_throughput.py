@@ -56,6 +56,7 @@ from hydra import compose, initialize_config_dir
 from mnist_lightning.data import TensorBatcher
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.hydra_setup import CONFIG_DIR
+from mnist_lightning.machine import cpu_isa, cpu_model
 from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import build
@@ -88,6 +89,63 @@ def plain_loop(
     if device == "cuda":
         torch.cuda.synchronize()
     return steps / (time.perf_counter() - start)
+
+
+def median_ms(fn, repeats: int = 2000) -> float:
+    """Median over 5 rounds of the mean time of `fn()` in milliseconds (after a warm-up round)."""
+    rounds = []
+    for _ in range(6):
+        start = time.perf_counter()
+        for _ in range(repeats // 5):
+            fn()
+        rounds.append((time.perf_counter() - start) / (repeats // 5) * 1e3)
+    return statistics.median(rounds[1:])
+
+
+def step_floor_ms(device: str, precision: str = "fp32") -> dict[str, float]:
+    """What no implementation of the step can beat on this machine: its five GEMMs (same shapes and
+    dtype as the training step) and one fused pass updating the parameters (SGD with decay) and their
+    moving average, each timed alone on warm data."""
+    dtype = COMPUTE_DTYPES[precision]
+    g = torch.Generator().manual_seed(0)
+    x, w1 = torch.rand(100, 784, generator=g), torch.randn(500, 784, generator=g) * 0.1
+    b1, w2, b2 = torch.zeros(500), torch.randn(10, 500, generator=g) * 0.1, torch.zeros(10)
+    grad_logits, grad_hidden = torch.randn(100, 10, generator=g), torch.randn(100, 500, generator=g)
+    x, w1, b1, w2, b2, grad_logits, grad_hidden = (
+        t.to(device) for t in (x, w1, b1, w2, b2, grad_logits, grad_hidden)
+    )
+    xc, w1c, b1c, ghc = x.to(dtype), w1.to(dtype), b1.to(dtype), grad_hidden.to(dtype)
+    hidden = torch.addmm(b1c, xc, w1c.t()).float()
+
+    def gemms() -> None:
+        torch.addmm(b1c, xc, w1c.t())  # layer 1 forward (the hidden layer in `precision`)
+        torch.addmm(b2, hidden, w2.t())  # layer 2 forward (fp32)
+        grad_logits.t().mm(hidden)  # layer 2 weight gradient
+        grad_logits.mm(w2)  # gradient reaching the hidden layer
+        ghc.t().mm(xc)  # layer 1 weight gradient
+
+    params = [w1, b1, w2, b2]
+    grads = [torch.randn_like(p) for p in params]
+    shadows = [p.clone() for p in params]
+
+    def update() -> None:
+        torch._fused_sgd_(
+            params,
+            grads,
+            [],
+            weight_decay=1e-4,
+            momentum=0.0,
+            lr=0.01,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            is_first_step=False,
+        )
+        torch._foreach_lerp_(shadows, params, 0.01)
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    timed = {name: median_ms(lambda f=f: (f(), sync())) for name, f in (("gemms", gemms), ("update", update))}
+    return {**timed, "floor": timed["gemms"] + timed["update"]}
 
 
 class StepTimer(L.Callback):
@@ -370,13 +428,19 @@ def in_process(args: argparse.Namespace) -> None:
             plain.append(plain_loop(datamodule.train_set, args.steps, args.device, args.precision))
             lightning.append(lightning_loop(datamodule, args.steps, accelerator, out, args.precision))
     p, l = statistics.median(plain), statistics.median(lightning)
+    floor = step_floor_ms(args.device, args.precision)
     print(
         f"device={args.device} precision={args.precision} torch={torch.__version__} lightning={L.__version__} "
-        f"threads={torch.get_num_threads()}"
+        f"threads={torch.get_num_threads()} cpu={cpu_model()} {'/'.join(cpu_isa())}"
     )
     print(f"plain PyTorch loop : {p:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in plain)})")
     print(f"Lightning loop     : {l:7.1f} steps/s  (runs: {', '.join(f'{x:.0f}' for x in lightning)})")
     print(f"ratio Lightning/plain: {l / p:.3f}")
+    print(
+        f"step floor: {floor['floor']:.3f} ms (five GEMMs {floor['gemms']:.3f} ms + one update pass of the "
+        f"weights and their average {floor['update']:.3f} ms, each alone)"
+    )
+    print(f"Lightning loop step: {1e3 / l:.3f} ms = {1e3 / l / floor['floor']:.2f}x the floor (goal <= 1.3)")
 
 
 MODES = {  # subcommand -> (what it measures, function, needs the real MNIST)
