@@ -176,9 +176,8 @@ def lightning_loop(
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     cfg.paths.output_dir = out
-    _, module, trainer, _ = build(cfg, datamodule=datamodule)
     timer = StepTimer()
-    trainer.callbacks.append(timer)
+    _, module, trainer = build(cfg, [timer], datamodule=datamodule)
     trainer.fit(module, datamodule=datamodule)
     return timer.steps_per_s
 

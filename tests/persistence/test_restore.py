@@ -64,7 +64,7 @@ def test_warm_start_from_the_command_config(trained_run, synthetic_root, tmp_pat
         small_run_overrides(synthetic_root, tmp_path, steps=20)
         + ["model.hidden=[500,64]", f"init_from={trained_run}", "init_map={layer1:layer1}"]
     )
-    _, module, _, _ = build(cfg)
+    _, module, _ = build(cfg)
     report = warm_start(module, cfg.init_from, cfg.init_map, cfg.init_weights)
     source = load_checkpoint(trained_run / "checkpoints" / "step000060.ckpt")["state_dict"]
     assert torch.equal(module.net.layer1.weight, source["ema.module.layer1.weight"])

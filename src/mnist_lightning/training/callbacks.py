@@ -1,12 +1,9 @@
-"""Callbacks: the tutorial's console lines and the divergence (NaN/Inf) guard."""
+"""Callbacks: the tutorial's console lines, the divergence (NaN/Inf) guard, the checkpoint on interrupt."""
 
 from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Mapping
-from typing import Any
 
 import lightning as L
 import torch
@@ -27,11 +24,6 @@ class TrainingDiverged(UserError):
             "probably too high for this model (try a smaller lr, or reg/lr_schedule settings "
             "that shrink it). No checkpoint was written from the diverged weights."
         )
-
-
-def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
-    """Logged metrics under `prefixes` as floats, with flat names for JSON/CSV (`val/acc_ema` -> `val_acc_ema`)."""
-    return {key.replace("/", "_"): float(value) for key, value in metrics.items() if key.startswith(prefixes)}
 
 
 class TutorialPrinter(L.Callback):
@@ -98,55 +90,3 @@ class InterruptCheckpoint(L.Callback):
             path,
             path,
         )
-
-
-class ValidationHistory(L.Callback):
-    """Keeps every validation's metrics by step: the curves and val/test correlation read it."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, float]] = []
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self.records.append(
-            {
-                "step": trainer.global_step,
-                **scalar_metrics(trainer.callback_metrics, ("val/", "tracked_test/")),
-            }
-        )
-
-
-class TrainingClock(L.Callback):
-    """Seconds spent training, without the validations (and the checkpoints saved after them).
-
-    The clock stops when a validation starts and restarts at the next training batch, so
-    `steps / seconds` is the training loop's speed, comparable with TF1's `steps_per_s_train`.
-    On CUDA it synchronizes at those boundaries only (never per step).
-    """
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._since: float | None = None
-
-    def _stop(self, pl_module: L.LightningModule) -> None:
-        if self._since is not None:
-            if pl_module.device.type == "cuda":
-                torch.cuda.synchronize(pl_module.device)
-            self.seconds += time.perf_counter() - self._since
-            self._since = None
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._since = time.perf_counter()
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self._since is None:
-            self._since = time.perf_counter()
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop(pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._stop(pl_module)
