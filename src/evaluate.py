@@ -3,7 +3,7 @@
 `--help` lists the main keys with their defaults and examples; conf/evaluate.yaml holds them all.
 """
 
-from mnist_lightning.apps import evaluate
+from mnist_lightning.programs import evaluate
 
 if __name__ == "__main__":
     evaluate()

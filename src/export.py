@@ -3,7 +3,7 @@
 `--help` lists the main keys with their defaults and examples; conf/export.yaml holds them all.
 """
 
-from mnist_lightning.apps import export
+from mnist_lightning.programs import export
 
 if __name__ == "__main__":
     export()

@@ -3,7 +3,7 @@
 `--help` lists the main keys with their defaults and examples; conf/predict.yaml holds them all.
 """
 
-from mnist_lightning.apps import predict
+from mnist_lightning.programs import predict
 
 if __name__ == "__main__":
     predict()

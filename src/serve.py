@@ -3,7 +3,7 @@
 `--help` lists the main keys with their defaults and examples; conf/serve.yaml holds them all.
 """
 
-from mnist_lightning.apps import serve
+from mnist_lightning.programs import serve
 
 if __name__ == "__main__":
     serve()

@@ -3,7 +3,7 @@
 `--help` lists the main keys with their defaults and examples; conf/train.yaml holds them all.
 """
 
-from mnist_lightning.apps import train
+from mnist_lightning.programs import train
 
 if __name__ == "__main__":
     train()

@@ -125,10 +125,10 @@ def test_serve_reads_the_old_threads_key_with_a_notice_and_checks_it_in_one_line
 
 
 def test_the_cli_s_own_settings_do_not_reach_the_processes_a_program_starts(monkeypatch):
-    from mnist_lightning import cli, hydra_setup
-    from mnist_lightning.cli import run_reporting_errors
+    from mnist_lightning import console, hydra_setup
+    from mnist_lightning.console import run_reporting_errors
 
-    monkeypatch.setattr(cli, "_task_started", False)
+    monkeypatch.setattr(console, "_task_started", False)
     monkeypatch.setenv(
         "HYDRA_FULL_ERROR", "0"
     )  # not "1": the user did not ask; (teardown restores the original)

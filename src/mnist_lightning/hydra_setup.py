@@ -45,7 +45,7 @@ def setup_hydra(argv: list[str] | None = None) -> None:
 
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
-_full_error_set_here = False  # whether HYDRA_FULL_ERROR=1 is ours (cli.py) rather than the user's
+_full_error_set_here = False  # whether HYDRA_FULL_ERROR=1 is ours (console.py) rather than the user's
 
 
 def let_config_errors_reach_the_caller() -> bool:

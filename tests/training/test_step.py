@@ -108,3 +108,25 @@ def test_hand_written_gradients_train_like_autograd(hidden):
     for name, tensor in hand.items():
         if name.startswith(("net.", "ema.module.")):
             assert torch.allclose(tensor, auto[name], rtol=1e-5, atol=1e-6), name
+
+
+def test_steps_per_call_divides_what_counts_in_steps(synthetic_root):
+    """The run's steps per call: the largest number up to the setting that divides the epoch (20 steps here),
+    the validation and logging intervals and max_steps; a resume keeps its checkpoint's; 1 for DDP."""
+    from mnist_lightning.training.run import steps_per_call
+
+    data = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200, batch_size=50)
+
+    def chosen(*overrides, checkpoint=None):
+        return steps_per_call(
+            compose_train(small_run_overrides(synthetic_root, steps=60) + list(overrides)), data, checkpoint
+        )
+
+    assert chosen() == 10
+    assert chosen("trainer.max_steps=55") == 5
+    assert chosen("steps_per_call=8") == 2
+    assert chosen("trainer.log_every_n_steps=7") == 1
+    assert chosen("trainer=ddp_cpu") == 1
+    assert chosen("+trainer.overfit_batches=3") == 1
+    assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 4}}) == 4
+    assert chosen(checkpoint={}) == 1  # written before steps_per_call: one step per call

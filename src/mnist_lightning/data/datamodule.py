@@ -7,7 +7,8 @@ import torch
 
 from mnist_lightning.data.batcher import TensorBatcher
 from mnist_lightning.data.sources import load_dataset, locate_dataset
-from mnist_lightning.errors import ConfigError, invalid_value
+from mnist_lightning.data.split import validation_split
+from mnist_lightning.errors import ConfigError
 
 
 def to_features(images: torch.Tensor) -> torch.Tensor:
@@ -56,16 +57,7 @@ class MNISTDataModule(L.LightningDataModule):
         hp = self.hparams
         data = load_dataset(hp.name, hp.root, download_if_missing=hp.download)
         train_images, train_labels = data["train"]
-        n = len(train_images)
-        if hp.val_size >= n:  # its type and sign: training/config_checks.py
-            raise ConfigError(f"data.val_size={hp.val_size} must be smaller than the {n} training images")
-        if hp.val_images == "first":
-            order = torch.arange(n)
-        elif hp.val_images == "random":
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(hp.val_seed))
-        else:
-            raise invalid_value("data.val_images", hp.val_images, "'first' or 'random'")
-        val_idx, train_idx = order[: hp.val_size], order[hp.val_size :]
+        val_idx, train_idx = validation_split(len(train_images), hp.val_size, hp.val_images, hp.val_seed)
         features = to_features(train_images)
         self.val_set = (features[val_idx], train_labels[val_idx])
         self.train_set = (features[train_idx], train_labels[train_idx])

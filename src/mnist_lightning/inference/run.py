@@ -97,4 +97,4 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     return records
 
 
-app = predict  # the program as mnist_lightning.apps runs it
+app = predict  # the program as mnist_lightning.programs runs it

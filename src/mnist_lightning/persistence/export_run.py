@@ -60,4 +60,4 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     return written
 
 
-app = export  # the program as mnist_lightning.apps runs it
+app = export  # the program as mnist_lightning.programs runs it

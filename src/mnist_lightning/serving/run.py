@@ -68,4 +68,4 @@ def is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-app = serve  # the program as mnist_lightning.apps runs it
+app = serve  # the program as mnist_lightning.programs runs it

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
 RETRAINED = "best_retrained"
 # The train program, in a checkout and in an installed package alike (no path to src/train.py needed).
-TRAIN_PROGRAM = "from mnist_lightning.apps import train; train()"
+TRAIN_PROGRAM = "from mnist_lightning.programs import train; train()"
 
 
 def is_search(sweep: Path) -> bool:

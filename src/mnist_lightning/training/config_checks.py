@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_lightning.data.split import VAL_IMAGES
 from mnist_lightning.errors import ConfigError, invalid_value
 from mnist_lightning.hydra_setup import in_multirun
 from mnist_lightning.models import ACTIVATIONS
@@ -57,7 +58,7 @@ def validate_train_config(cfg: DictConfig) -> None:
         ("data.batch_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("data.eval_batch_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("data.val_size", lambda v: _is_int(v) and v > 0, "an integer > 0"),
-        ("data.val_images", lambda v: v in ("first", "random"), "'first' or 'random'"),
+        ("data.val_images", lambda v: v in VAL_IMAGES, " or ".join(repr(v) for v in VAL_IMAGES)),
         ("trainer.max_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("trainer.val_check_interval", lambda v: _is_int(v) and v > 0, "an integer number of steps > 0"),
         ("trainer.log_every_n_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),

@@ -4,9 +4,10 @@ TF1: shadow = decay * shadow + (1 - decay) * variable, with
 decay = min(decay, (1 + num_updates) / (10 + num_updates)) and num_updates = global_step,
 shadows starting at the variables' initial values. Shaped like timm's `ModelEmaV3`
 (`get_decay(step)`, `update(model, step)`, `set(model)`) on top of
-`torch.optim.swa_utils.AveragedModel`, so checkpoints keep the `ema.module.*` keys. The update
-is one fused `_foreach_lerp_` instead of `AveragedModel.update_parameters`, which would read
-`n_averaged` back to the host (a device sync on GPU) and regroup tensors on every step.
+`torch.optim.swa_utils.AveragedModel`, so checkpoints keep the `ema.module.*` keys and
+`n_averaged` counts the updates. Not through `update_parameters`/`multi_avg_fn`: the decay needs
+the step number, which they would read from `n_averaged` on the host (a device sync every step on
+a GPU), and they regroup the tensors on every call; here one fused `_foreach_lerp_` does it.
 """
 
 from __future__ import annotations
@@ -29,12 +30,21 @@ class ExponentialMovingAverage(AveragedModel):
         self.decay = decay
         self.n_averaged.fill_(1)  # the initial weights count as the first sample: no copy on update
         self.requires_grad_(False)
+        self._paired: tuple[nn.Module, list[torch.Tensor], list[torch.Tensor]] | None = None
 
     def get_decay(self, step: int) -> float:
         return tf_ema_decay(self.decay, step)
 
     def _pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        return [*self.module.parameters(), *self.module.buffers()], [*model.parameters(), *model.buffers()]
+        """(the average's tensors, `model`'s), listed once per model: collecting them costs more than the update."""
+        if self._paired is None or self._paired[0] is not model:
+            shadow = [*self.module.parameters(), *self.module.buffers()]
+            self._paired = (model, shadow, [*model.parameters(), *model.buffers()])
+        return self._paired[1], self._paired[2]
+
+    def _apply(self, fn, *args, **kwargs):
+        self._paired = None  # moving to another device or dtype may replace buffers
+        return super()._apply(fn, *args, **kwargs)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:

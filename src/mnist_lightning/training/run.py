@@ -78,7 +78,7 @@ def build(
 
 def cpu_threads_per_job() -> int:
     """The machine's cores shared among the jobs running at once: OpenMP threads that wait for a core
-    another job holds spin and collapse both jobs (~0.2x each on 2 cores), so never more than that."""
+    another job holds spin and collapse both jobs (README, "Sharing the machine"), so never more than that."""
     return max(1, (os.cpu_count() or 1) // parallel_jobs())
 
 

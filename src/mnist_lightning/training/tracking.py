@@ -65,7 +65,7 @@ def record_training(loggers: list[Any], cfg: DictConfig, output_dir: Path, recor
     """Params, tags and the run's result files, once metrics.json is written."""
     trackers = mlflow_loggers(loggers)
     if not trackers:
-        return  # and mlflow (a second of imports) stays unimported
+        return  # and mlflow, a slow import, stays unimported
     from mlflow.entities import Param  # mlflow is there when an MLFlowLogger is
 
     for logger in trackers:
