@@ -37,8 +37,8 @@ def test_a_run_is_read_back_with_its_params_metrics_tags_and_files(synthetic_roo
     assert metrics["test/acc_ema"] == pytest.approx(record["test_acc_ema"])
     assert {"train/loss", "lr", "val/acc_ema", "val/acc_raw"} <= set(metrics)
     history = client.get_metric_history(tracked["run_id"], "val/acc_ema")
-    # by step: Lightning logs the 0-based index of the step just done (as in metrics.csv)
-    assert [m.step + 1 for m in history] == [h["step"] for h in record["history"]] == [20, 40]
+    # by step: the number of steps done, as in metrics.csv, metrics.json and the checkpoints' names
+    assert [m.step for m in history] == [h["step"] for h in record["history"]] == [20, 40]
     assert tags["compute_dtype"] == record["compute_dtype"] and tags["seed"] == "1"
     assert tags["cpu"] == record["machine"]["cpu"] and tags["run_folder"] == str(run)
     files = {a.path for a in client.list_artifacts(tracked["run_id"])}

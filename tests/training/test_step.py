@@ -7,6 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from mnist_lightning.data import MNISTDataModule
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.training.run import train
 from mnist_lightning.training.step import TutorialStep, choose_gradients
 from tests.helpers import compose_train, small_run_overrides
@@ -130,3 +131,5 @@ def test_steps_per_call_divides_what_counts_in_steps(synthetic_root):
     assert chosen("+trainer.overfit_batches=3") == 1
     assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 4}}) == 4
     assert chosen(checkpoint={}) == 1  # written before steps_per_call: one step per call
+    with pytest.raises(ConfigError, match="multiples of 4"):
+        chosen("trainer.val_check_interval=30", checkpoint={"MNISTDataModule": {"batches_per_call": 4}})

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.data.datamodule import MNISTDataModule
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.training.callbacks import TrainingDiverged
 from mnist_lightning.training.config_checks import validate_train_config
@@ -39,9 +40,16 @@ def steps_per_call(cfg: DictConfig, datamodule: MNISTDataModule, checkpoint: dic
     (Lightning counts calls); else the largest number dividing the setting, the steps of an epoch, the
     validation and logging intervals and `max_steps`, so all of them fall on the same steps; 1 with several
     processes or `overfit_batches` (both count batches per call)."""
-    if checkpoint is not None:
-        return checkpoint.get(type(datamodule).__qualname__, {}).get("batches_per_call", 1)
     trainer = cfg.trainer
+    if checkpoint is not None:
+        steps = checkpoint.get(type(datamodule).__qualname__, {}).get("batches_per_call", 1)
+        if trainer.val_check_interval % steps or trainer.log_every_n_steps % steps:
+            raise ConfigError(
+                f"ckpt_path: this run took {steps} steps per call, so it resumes with trainer.val_check_interval "
+                f"and trainer.log_every_n_steps that are multiples of {steps} (now {trainer.val_check_interval} "
+                f"and {trainer.log_every_n_steps})"
+            )
+        return steps
     if str(trainer.get("strategy", "auto")).startswith("ddp") or trainer.get("devices", 1) != 1:
         return 1
     if trainer.get("overfit_batches"):
