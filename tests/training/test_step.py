@@ -129,7 +129,7 @@ def test_steps_per_call_divides_what_counts_in_steps(synthetic_root):
     assert chosen("trainer.log_every_n_steps=7") == 1
     assert chosen("trainer=ddp_cpu") == 1
     assert chosen("+trainer.overfit_batches=3") == 1
-    assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 4}}) == 4
+    assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 5}}) == 5
     assert chosen(checkpoint={}) == 1  # written before steps_per_call: one step per call
     with pytest.raises(ConfigError, match="multiples of 4"):
         chosen("trainer.val_check_interval=30", checkpoint={"MNISTDataModule": {"batches_per_call": 4}})
