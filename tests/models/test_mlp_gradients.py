@@ -6,7 +6,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_lightning.models import ACTIVATIONS, MLP
-from mnist_lightning.models.mlp_gradients import hand_written_supported, mlp_loss_and_gradients
+from mnist_lightning.models.mlp_gradients import (
+    cross_entropy_and_gradient,
+    hand_written_supported,
+    mlp_loss_and_gradients,
+)
 
 DEPTHS = [[], [500], [64, 32], [300, 100, 50]]
 
@@ -65,3 +69,12 @@ def test_only_this_projects_fp32_mlp_is_hand_written():
     assert hand_written_supported(MLP(hidden=[20]))
     assert not hand_written_supported(nn.Sequential(nn.Linear(784, 10)))
     assert not hand_written_supported(MLP(hidden=[20]).double())
+
+
+def test_cross_entropy_and_its_gradient_are_autograds_bits():
+    logits, labels = torch.randn(100, 10, generator=torch.Generator().manual_seed(0)), batch(0)[1]
+    leaf = logits.clone().requires_grad_()
+    loss = F.cross_entropy(leaf, labels)
+    (grad,) = torch.autograd.grad(loss, leaf)
+    got_loss, got_grad = cross_entropy_and_gradient(logits, labels)
+    assert torch.equal(got_loss, loss.detach()) and torch.equal(got_grad, grad)

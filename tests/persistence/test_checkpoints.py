@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.restore import mlp_from_checkpoint
 from mnist_lightning.training import MNISTClassifier
 from tests.helpers import run_script
 
@@ -30,8 +31,10 @@ def test_resolve_newest_checkpoint_in_run_or_checkpoints_folder(trained_run):
 
 
 def test_model_rebuilt_from_checkpoint_alone(trained_run):
-    checkpoint = load_checkpoint(resolve_checkpoint(trained_run))
-    model = MNISTClassifier.from_checkpoint(checkpoint)
+    """Lightning's own loader rebuilds the module from the checkpoint's plain-type hyper-parameters."""
+    path = resolve_checkpoint(trained_run)
+    checkpoint = load_checkpoint(path)
+    model = MNISTClassifier.load_from_checkpoint(path, weights_only=True)
     assert checkpoint["global_step"] == 60 and model.ema is not None
     assert torch.equal(model.net.layer1.weight, checkpoint["state_dict"]["net.layer1.weight"])
 
@@ -73,7 +76,7 @@ def test_incompatible_model_is_a_clear_error(trained_run):
     checkpoint = load_checkpoint(trained_run / "checkpoints" / "last.ckpt")
     checkpoint["hyper_parameters"]["net"]["hidden"] = [32]
     with pytest.raises(CheckpointError, match="weights do not fit"):
-        MNISTClassifier.from_checkpoint(checkpoint)
-    checkpoint["hyper_parameters"]["colour"] = "blue"
+        mlp_from_checkpoint(checkpoint, "raw")
+    checkpoint["hyper_parameters"]["net"]["colour"] = "blue"
     with pytest.raises(CheckpointError, match="hyper-parameters do not describe"):
-        MNISTClassifier.from_checkpoint(checkpoint)
+        mlp_from_checkpoint(checkpoint, "raw")

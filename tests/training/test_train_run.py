@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mnist_lightning.hydra_setup import PROJECT_ROOT
+from mnist_lightning.persistence.restore import mlp_from_checkpoint
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import train
 from tests.helpers import compose_train, ctrl_c_by_default, small_run_overrides, split_of_run, wait_for
@@ -29,9 +30,7 @@ def test_fit_writes_metrics_logs_and_checkpoints(finished_run):
     assert [h["step"] for h in metrics["history"]] == [20, 40, 60]
     assert metrics["test_acc"] == metrics["test_acc_ema"] and metrics["test_acc"] > 0.5
     assert metrics["val_acc"] == metrics["val_acc_ema"] == metrics["history"][-1]["val_acc_ema"]
-    raw = MNISTClassifier.from_checkpoint(
-        torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    ).net
+    raw = mlp_from_checkpoint(torch.load(out / "checkpoints" / "last.ckpt", weights_only=True), "raw")
     images, labels = split_of_run(out, "test")
     with torch.no_grad():
         assert metrics["test_acc_raw"] == pytest.approx(

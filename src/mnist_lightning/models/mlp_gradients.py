@@ -13,7 +13,6 @@ Evaluation, export and checkpoints never see this: they use the `nn.Sequential` 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mnist_lightning.models.mlp import ACTIVATIONS, MLP
@@ -25,6 +24,19 @@ COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 def hand_written_supported(net: nn.Module) -> bool:
     """Whether `mlp_loss_and_gradients` computes `net`: this project's fp32 `MLP`."""
     return isinstance(net, MLP) and all(p.dtype == torch.float32 for p in net.parameters())
+
+
+def cross_entropy_and_gradient(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`F.cross_entropy(logits, labels)` and its gradient for the logits: the four kernels autograd runs
+    for it (log-softmax, NLL and their backwards), so the same bits without building a graph."""
+    log_probs = torch.log_softmax(logits, dim=1)
+    loss, total_weight = torch.ops.aten.nll_loss_forward(log_probs, labels, None, 1, -100)  # mean, no ignore
+    grad_log_probs = torch.ops.aten.nll_loss_backward(
+        torch.ones_like(loss), log_probs, labels, None, 1, -100, total_weight
+    )
+    return loss, torch.ops.aten._log_softmax_backward_data(grad_log_probs, log_probs, 1, log_probs.dtype)
 
 
 def mlp_loss_and_gradients(
@@ -40,9 +52,7 @@ def mlp_loss_and_gradients(
         h = torch.addmm(layer.bias.to(layer_dtype), h, layer.weight.to(layer_dtype).t())
         if i < len(layers) - 1:
             h = activation.inplace(h)
-    logits = h.detach().requires_grad_()
-    cross_entropy = F.cross_entropy(logits, labels)
-    (grad,) = torch.autograd.grad(cross_entropy, logits)  # autograd's kernels, on a two-op graph
+    cross_entropy, grad = cross_entropy_and_gradient(h, labels)
     gradients: list[torch.Tensor] = []
     for i in reversed(range(len(layers))):  # inputs[i] fed layer i; no gradient for the images
         grad = grad.to(dtypes[i])

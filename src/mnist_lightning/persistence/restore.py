@@ -12,7 +12,7 @@ from torch import nn
 
 from mnist_lightning.errors import UserError
 from mnist_lightning.models import MLP
-from mnist_lightning.persistence.checkpoints import load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
 
 WEIGHT_PREFIXES = {"ema": "ema.module.", "raw": "net."}
 
@@ -44,10 +44,19 @@ def mlp_state_dict(checkpoint: dict[str, Any], weights: str = "ema") -> dict[str
     return {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
-def mlp_from_checkpoint(checkpoint: dict[str, Any], weights: str = "ema") -> MLP:
-    """A plain MLP (no Lightning, no EMA wrapper) holding the chosen weights."""
-    net = MLP(**checkpoint["hyper_parameters"]["net"])
-    net.load_state_dict(mlp_state_dict(checkpoint, weights))
+def mlp_from_checkpoint(checkpoint: dict[str, Any], weights: str = "ema", source: str = "checkpoint") -> MLP:
+    """A plain MLP (no Lightning, no EMA wrapper) holding the chosen weights; a `CheckpointError` naming
+    `source` when the checkpoint's hyper-parameters or weights do not describe this project's MLP."""
+    try:
+        net = MLP(**(checkpoint["hyper_parameters"].get("net") or {}))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{source}: its hyper-parameters do not describe this project's model ({exc})"
+        ) from exc
+    try:
+        net.load_state_dict(mlp_state_dict(checkpoint, weights))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{source}: weights do not fit the model it describes: {exc}") from exc
     return net.eval()
 
 
@@ -55,7 +64,7 @@ def load_mlp(source: str | Path, weights: str | None = None) -> tuple[MLP, dict[
     """(plain MLP, checkpoint, weights used) from a checkpoint file or folder; EMA when it has one."""
     checkpoint = load_checkpoint(resolve_checkpoint(source))
     weights = weights or default_weights(checkpoint)
-    return mlp_from_checkpoint(checkpoint, weights), checkpoint, weights
+    return mlp_from_checkpoint(checkpoint, weights, str(source)), checkpoint, weights
 
 
 @dataclass

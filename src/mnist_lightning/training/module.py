@@ -12,7 +12,6 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from mnist_lightning.models import MLP
 from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
-from mnist_lightning.persistence.checkpoints import CheckpointError
 from mnist_lightning.training.ema import ExponentialMovingAverage
 from mnist_lightning.training.optimizers import build_optimizer
 from mnist_lightning.training.precision import training_dtype
@@ -70,21 +69,6 @@ class MNISTClassifier(L.LightningModule):
                 for weights in self.weight_kinds
             }
         )
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any], source: str = "<checkpoint>") -> MNISTClassifier:
-        """Rebuild the module from a checkpoint dict (loaded safely by persistence) and its hyper-parameters."""
-        try:
-            model = cls(**checkpoint["hyper_parameters"])
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{source}: its hyper-parameters do not describe this project's model ({exc})"
-            ) from exc
-        try:
-            model.load_state_dict(checkpoint["state_dict"], strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{source}: weights do not fit the model it describes: {exc}") from exc
-        return model.eval()
 
     @property
     def weight_kinds(self) -> tuple[str, ...]:
