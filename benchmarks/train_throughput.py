@@ -10,7 +10,7 @@
    wall time, CPU seconds, peak RSS, steps/s of the training loop and test accuracy. Skipped with a
    message when that Python has no TensorFlow.
 
-    python benchmarks/train_throughput.py vs-tf1 --steps 30000 --repeats 3 --data-root ../shared/datasets/mnist --tf1-python ~/tf1-venv/bin/python
+    python benchmarks/train_throughput.py vs-tf1 --steps 30000 --repeats 3 --data-root ../shared/datasets/mnist --tf1-python ~/tf1-venv/bin/python [--baseline ../before]
 
 3. `two-at-once`: two default `train.py` runs started together vs one alone (steps/s of each).
 
@@ -200,11 +200,11 @@ def timed_process(command: list[str]) -> dict[str, float]:
     }
 
 
-def train_command(data_root: str, steps: int, out: Path, *overrides: str) -> list[str]:
-    """`python src/train.py` on `data_root` for `steps` steps, writing into `out`."""
+def train_command(data_root: str, steps: int, out: Path, *overrides: str, checkout: Path = ROOT) -> list[str]:
+    """`python src/train.py` (of `checkout`) on `data_root` for `steps` steps, writing into `out`."""
     return [
         sys.executable,
-        str(ROOT / "src" / "train.py"),
+        str(checkout / "src" / "train.py"),
         f"data.root={data_root}",
         f"trainer.max_steps={steps}",
         f"hydra.run.dir={out}",
@@ -218,9 +218,11 @@ def loop_speed(out: Path) -> float:
 
 
 def ours(
-    steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = ()
+    steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = (), checkout: Path = ROOT
 ) -> dict[str, float]:
-    result = timed_process(train_command(data_root, steps, out, f"seed={seed}", *overrides))
+    result = timed_process(
+        train_command(data_root, steps, out, f"seed={seed}", *overrides, checkout=checkout)
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     return {
         **result,
@@ -281,15 +283,21 @@ def compare_with_tf1(args: argparse.Namespace) -> None:
             f"({args.tf1_python}); see ../shared/reference/README.md"
         )
         return
-    variants = {"train.py": (), "train.py precision=bf16": ("precision=bf16",)}
+    variants = {"train.py": ((), ROOT), "train.py precision=bf16": (("precision=bf16",), ROOT)}
+    if args.baseline:  # another checkout's train.py (e.g. a worktree of an older commit): before vs after
+        variants = {
+            f"train.py of {Path(args.baseline).name}": ((), Path(args.baseline).resolve()),
+            **variants,
+        }
     runs: dict[str, list[dict[str, float]]] = {"TF1 program": [], **{name: [] for name in variants}}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             runs["TF1 program"].append(
                 tf1(str(Path(args.tf1_python).expanduser()), args.steps, 1, args.data_root)
             )
-            for k, (name, overrides) in enumerate(variants.items()):
-                runs[name].append(ours(args.steps, 1, args.data_root, Path(tmp) / f"run{i}_{k}", overrides))
+            for k, (name, (overrides, checkout)) in enumerate(variants.items()):
+                out = Path(tmp) / f"run{i}_{k}"
+                runs[name].append(ours(args.steps, 1, args.data_root, out, overrides, checkout))
     print(f"{args.steps} steps, seed 1, {args.repeats} alternating runs each (medians):")
     medians = print_table(runs, ("wall_s", "cpu_s", "rss_mib", "loop_steps_per_s", "test_acc"))
     tf = medians["TF1 program"]
@@ -477,6 +485,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     common.add_argument(
         "--tf1-python", default="~/tf1-venv/bin/python", help="a Python with tensorflow-cpu (vs-tf1)"
+    )
+    common.add_argument(
+        "--baseline",
+        default=None,
+        help="vs-tf1: also time this checkout's src/train.py (e.g. `git worktree add ../before <commit>`)",
     )
     common.add_argument(
         "--policy",
