@@ -102,7 +102,7 @@ def median_ms(fn, repeats: int = 2000) -> float:
     return statistics.median(rounds[1:])
 
 
-def step_floor_ms(device: str, precision: str = "fp32") -> dict[str, float]:
+def step_floor_ms(device: str, precision: str = "fp32", repeats: int = 2000) -> dict[str, float]:
     """What no implementation of the step can beat on this machine: its five GEMMs (same shapes and
     dtype as the training step) and one fused pass updating the parameters (SGD with decay) and their
     moving average, each timed alone on warm data."""
@@ -144,8 +144,25 @@ def step_floor_ms(device: str, precision: str = "fp32") -> dict[str, float]:
         torch._foreach_lerp_(shadows, params, 0.01)
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    timed = {name: median_ms(lambda f=f: (f(), sync())) for name, f in (("gemms", gemms), ("update", update))}
+    timed = {
+        name: median_ms(lambda f=f: (f(), sync()), repeats)
+        for name, f in (("gemms", gemms), ("update", update))
+    }
     return {**timed, "floor": timed["gemms"] + timed["update"]}
+
+
+def first_layer_backends_ms(repeats: int = 2000) -> dict[str, float]:
+    """The first layer's forward GEMM (100x784 by 784x500, fp32) through MKL (what training runs) and
+    through oneDNN's linear operator, each alone: is another GEMM backend worth it on this CPU?"""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.rand(100, 784, generator=g), torch.randn(500, 784, generator=g), torch.zeros(500)
+    timed = {"MKL (torch.addmm)": median_ms(lambda: torch.addmm(b, x, w.t()), repeats)}
+    linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if linear is not None and torch.backends.mkldnn.is_available():
+        timed["oneDNN (mkldnn._linear_pointwise)"] = median_ms(
+            lambda: linear(x, w, b, "none", [], ""), repeats
+        )
+    return timed
 
 
 class StepTimer(L.Callback):
@@ -435,7 +452,8 @@ def in_process(args: argparse.Namespace) -> None:
             plain.append(plain_loop(datamodule.train_set, args.steps, args.device, args.precision))
             lightning.append(lightning_loop(datamodule, args.steps, accelerator, out, args.precision))
     p, l = statistics.median(plain), statistics.median(lightning)
-    floor = step_floor_ms(args.device, args.precision)
+    timings = min(2000, max(50, args.steps))  # calls of each timed piece (fewer for a smoke test)
+    floor = step_floor_ms(args.device, args.precision, timings)
     print(
         f"device={args.device} precision={args.precision} torch={torch.__version__} lightning={L.__version__} "
         f"threads={torch.get_num_threads()} cpu={cpu_model()} {'/'.join(cpu_isa())}"
@@ -448,6 +466,9 @@ def in_process(args: argparse.Namespace) -> None:
         f"weights and their average {floor['update']:.3f} ms, each alone)"
     )
     print(f"Lightning loop step: {1e3 / l:.3f} ms = {1e3 / l / floor['floor']:.2f}x the floor (goal <= 1.3)")
+    if args.device == "cpu" and args.precision == "fp32":
+        backends = ", ".join(f"{name} {ms:.3f} ms" for name, ms in first_layer_backends_ms(timings).items())
+        print(f"first layer's forward GEMM alone: {backends}")
 
 
 MODES = {  # subcommand -> (what it measures, function, needs the real MNIST)

@@ -46,6 +46,7 @@ def test_train_throughput_runs(precision, monkeypatch, capsys):
         capsys=capsys,
     )
     assert f"precision={precision}" in out and "ratio Lightning/plain:" in out
+    assert "step floor:" in out and "x the floor" in out
 
 
 @pytest.mark.parametrize("ema", ["on", "off"])
