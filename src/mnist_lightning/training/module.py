@@ -1,4 +1,4 @@
-"""The LightningModule: the tutorial's loss, optimizer, LR decay and moving average."""
+"""The LightningModule: the tutorial's model, optimizer and moving average, running training/step.py's step."""
 
 from __future__ import annotations
 
