@@ -85,7 +85,15 @@ def test_eval_batches_keep_order_and_last_partial_batch():
 
 
 def test_batcher_state_saved_at_the_end_of_an_epoch_resumes_at_the_next_epoch():
+    """Whether the trainer finishes the saved epoch (nothing left) or starts the next, the order is the same."""
     labels = torch.arange(1000)
-    batcher = TensorBatcher(labels[:, None], labels, batch_size=100, shuffle=True, seed=1)
-    batcher.load_state_dict({"epoch": 2, "batches_done": 10})
-    assert batcher.sampler.epoch == 3 and len(list(batcher)) == 10
+    fresh = TensorBatcher(labels[:, None], labels, batch_size=100, shuffle=True, seed=1)
+    fresh.sampler.set_epoch(3)
+    epoch_3 = [b for _, b in fresh]
+    for trainer_finishes_epoch_2 in (True, False):
+        batcher = TensorBatcher(labels[:, None], labels, batch_size=100, shuffle=True, seed=1)
+        batcher.load_state_dict({"epoch": 2, "batches_done": 10})
+        if trainer_finishes_epoch_2:
+            assert list(batcher) == []
+        batcher.sampler.set_epoch(3)
+        assert all(torch.equal(a, b) for a, b in zip([b for _, b in batcher], epoch_3, strict=True))

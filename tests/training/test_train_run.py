@@ -118,14 +118,26 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     assert process.returncode != 0 and "ckpt_path=" in output
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] >= 40
-    resumed = train(
-        compose_train(
-            small_run_overrides(synthetic_root, tmp_path / "resumed", steps=checkpoint["global_step"] + 10)
-            + [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "test=false"]
-        ),
-        tmp_path / "resumed",
-    )
-    assert resumed["step"] == checkpoint["global_step"] + 10
+    assert (
+        checkpoint["global_step"] % 10 == 0
+    )  # 10 steps per call here: a whole stack of steps, never part of one
+    # Resumed to the next validation (which writes last.ckpt), it has the bits of a run never interrupted.
+    # Checked for Ctrl-C; after SIGTERM a rare mismatch was seen under load and is not understood yet
+    # (closing note of issue 18), so that case checks that the run resumes and ends at its step.
+    target = (checkpoint["global_step"] // 20 + 1) * 20
+    finals = {}
+    for name, extra in (("resumed", [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"]), ("reference", [])):
+        out = tmp_path / name
+        record = train(
+            compose_train(small_run_overrides(synthetic_root, out, steps=target) + ["test=false", *extra]),
+            out,
+        )
+        assert record["step"] == target
+        finals[name] = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert finals["resumed"]["global_step"] == finals["reference"]["global_step"] == target
+    if sig == signal.SIGINT:
+        for name, tensor in finals["reference"]["state_dict"].items():
+            assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
 
 
 def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(synthetic_root, tmp_path):

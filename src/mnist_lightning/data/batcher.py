@@ -66,7 +66,7 @@ class TensorBatcher:
         self.sampler = EpochPermutation(len(images), shuffle, seed, rank, world_size)
         self.batch_sampler = None  # DataLoader-like attributes that Lightning inspects
         self._batches_done = 0  # batches (not stacks) in the current epoch; restored on resume
-        self._skip = 0
+        self._resume_at: tuple[int, int] | None = None  # (epoch, batches done) from a checkpoint
 
     def batches_per_epoch(self) -> int:
         n = len(range(self.sampler.rank, self.sampler.n, self.sampler.world_size))
@@ -78,7 +78,11 @@ class TensorBatcher:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.sampler.indices().to(self.images.device)  # once an epoch: gathers stay on the device
         gather = self.sampler.shuffle or self.sampler.world_size > 1
-        start, self._skip = self._skip, 0
+        start = 0
+        if self._resume_at is not None:
+            epoch, done = self._resume_at
+            self._resume_at = None
+            start = done if self.sampler.epoch == epoch else 0  # the trainer may have moved on an epoch
         total = self.batches_per_epoch()
         for first in range(start, total, self.stack or 1):
             last = min(first + (self.stack or 1), total)
@@ -101,10 +105,10 @@ class TensorBatcher:
         return {"epoch": self.sampler.epoch, "batches_done": self._batches_done}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        epoch, done = state["epoch"], state["batches_done"]
-        if (
-            done >= self.batches_per_epoch()
-        ):  # saved at the end of an epoch: resume at the start of the next one
-            epoch, done = epoch + 1, 0
-        self.sampler.set_epoch(epoch)
-        self._skip = done
+        """Resume inside the saved epoch, after its done batches (none are left if it was saved at its end).
+
+        The trainer then either finishes that epoch or, having counted it as done, starts the next
+        one (`sampler.set_epoch`): the skip applies only to the saved epoch, so both give the
+        order of a run never stopped."""
+        self.sampler.set_epoch(state["epoch"])
+        self._resume_at = (state["epoch"], state["batches_done"])
