@@ -13,6 +13,12 @@ from collections.abc import Iterator
 import torch
 
 
+def batches_per_epoch(n: int, batch_size: int, drop_last: bool, rank: int = 0, world_size: int = 1) -> int:
+    """Batches in one epoch of rank `rank`'s share (every `world_size`-th sample) of `n` samples."""
+    share = len(range(rank, n, world_size))
+    return share // batch_size if drop_last else math.ceil(share / batch_size)
+
+
 class EpochPermutation:
     """Seeded order of `n` samples for each epoch, sharded across `world_size` ranks.
 
@@ -69,8 +75,8 @@ class TensorBatcher:
         self._resume_at: tuple[int, int] | None = None  # (epoch, batches done) from a checkpoint
 
     def batches_per_epoch(self) -> int:
-        n = len(range(self.sampler.rank, self.sampler.n, self.sampler.world_size))
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        sampler = self.sampler
+        return batches_per_epoch(sampler.n, self.batch_size, self.drop_last, sampler.rank, sampler.world_size)
 
     def __len__(self) -> int:
         return math.ceil(self.batches_per_epoch() / (self.stack or 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from mnist_lightning.data.batcher import TensorBatcher
+from mnist_lightning.data.batcher import TensorBatcher, batches_per_epoch
 from mnist_lightning.data.sources import load_dataset, locate_dataset
 from mnist_lightning.data.split import validation_split
 from mnist_lightning.errors import ConfigError
@@ -100,8 +100,7 @@ class MNISTDataModule(L.LightningDataModule):
         """Training batches (steps) in one epoch of this process's share of the data."""
         self.setup("fit")
         rank, world = self._rank_and_world()
-        n = len(range(rank, len(self.train_set[1]), world))
-        return n // self.hparams.batch_size
+        return batches_per_epoch(len(self.train_set[1]), self.hparams.batch_size, True, rank, world)
 
     def state_dict(self) -> dict[str, int]:
         """Saved in checkpoints: a resumed run must group its steps the same way (Lightning counts calls)."""
