@@ -20,6 +20,12 @@ def autograd(net: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
     return loss.detach(), list(torch.autograd.grad(loss, list(net.parameters())))
 
 
+def hand_written(net: MLP, x: torch.Tensor, y: torch.Tensor, dtype=torch.float32):
+    """`mlp_loss_and_gradients`'s loss and the gradients it leaves in `.grad`, in parameter order."""
+    loss = mlp_loss_and_gradients(net, x, y, dtype)
+    return loss, [p.grad for p in net.parameters()]
+
+
 def batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(100, 784, generator=g), torch.randint(0, 10, (100,), generator=g)
@@ -32,12 +38,27 @@ def test_fp32_equals_autograd(activation, hidden):
     net = MLP(hidden=hidden, activation=activation)
     x, y = batch(1)
     ref_loss, ref = autograd(net, x, y)
-    loss, got = mlp_loss_and_gradients(net, x, y)
+    loss, got = hand_written(net, x, y)
     assert loss.dtype == torch.float32 and not loss.requires_grad
     assert torch.allclose(loss, ref_loss, rtol=1e-6, atol=1e-6)
     for (name, _), g, r in zip(net.named_parameters(), got, ref):
-        assert g.dtype == torch.float32 and g.shape == r.shape
+        assert g.dtype == torch.float32 and g.shape == r.shape and not g.requires_grad
         assert (g - r).abs().max() <= 1e-6 * r.abs().max(), name
+
+
+def test_gradients_overwrite_the_same_buffers_every_call():
+    """The second batch's gradients replace the first's in the same memory (no accumulation, no new
+    allocation), and each call records no autograd graph."""
+    torch.manual_seed(0)
+    net = MLP()
+    hand_written(net, *batch(1))
+    buffers = [p.grad.data_ptr() for p in net.parameters()]
+    x, y = batch(2)
+    loss, got = hand_written(net, x, y)
+    _, ref = autograd(net, x, y)
+    assert [g.data_ptr() for g in got] == buffers
+    assert loss.grad_fn is None and all(g.grad_fn is None for g in got)
+    assert all((g - r).abs().max() <= 1e-6 * r.abs().max() for g, r in zip(got, ref))
 
 
 # bf16 (8-bit mantissa) tolerance on each gradient, as ||hand-written bf16 - fp32 autograd|| / ||fp32 autograd||.
@@ -55,7 +76,7 @@ def test_bf16_is_within_the_documented_tolerance(activation, hidden):
         net = MLP(hidden=hidden, activation=activation)
         x, y = batch(seed)
         ref_loss, ref = autograd(net, x, y)
-        loss, got = mlp_loss_and_gradients(net, x, y, torch.bfloat16)
+        loss, got = hand_written(net, x, y, torch.bfloat16)
         assert loss.dtype == torch.float32  # the loss sees fp32 logits
         assert abs(loss - ref_loss) <= tolerance * ref_loss
         for (name, _), g, r in zip(net.named_parameters(), got, ref):

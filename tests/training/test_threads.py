@@ -15,6 +15,7 @@ from mnist_lightning.training.threads import (
     machine_busy_seconds,
     own_cpu_seconds,
     same_bits_on,
+    step_gradients,
 )
 from tests.helpers import compose_train, small_run_overrides
 
@@ -58,17 +59,36 @@ class ThreadDependentStep(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.ones(3))
         self.step = SimpleNamespace(gradients=self.gradients)  # as training/step.py's TutorialStep
 
-    def gradients(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def gradients(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         loss = (self.weight * images).sum() * torch.get_num_threads()
-        return loss, list(torch.autograd.grad(loss, [self.weight]))
+        loss.backward()
+        return loss.detach()
 
 
 def test_same_bits_on_tells_thread_dependent_results_apart():
     x = torch.ones(3)
     assert same_bits_on((1, 2), lambda: [x * 2])
     assert not same_bits_on((1, 2), lambda: [x * torch.get_num_threads()])
+
+
+def test_the_thread_probe_leaves_the_runs_gradients_as_they_were():
+    """The probe runs the step's own gradients function, which overwrites `.grad` in place: it must
+    do so in other buffers, so the run's gradients keep their memory and values."""
+    from mnist_lightning.training import MNISTClassifier
+    from mnist_lightning.training.step import choose_gradients
+
+    torch.manual_seed(0)
+    module = MNISTClassifier()
+    gradients = choose_gradients(module.net, torch.float32, torch.device("cpu"), single_process=True)
+    module.step = SimpleNamespace(gradients=gradients)
+    batch = (torch.rand(1, 100, 784), torch.randint(0, 10, (1, 100)))
+    gradients(torch.rand(100, 784), torch.randint(0, 10, (100,)))
+    kept = [(p.grad, p.grad.clone()) for p in module.net.parameters()]
+    loss, *probed = step_gradients(module, batch)()
+    assert loss.ndim == 0 and [g.shape for g in probed] == [p.shape for p in module.net.parameters()]
+    for p, (buffer, values) in zip(module.net.parameters(), kept):
+        assert p.grad is buffer and torch.equal(p.grad, values)
+    assert not any(torch.equal(g, values) for g, (_, values) in zip(probed, kept))
 
 
 def test_where_threads_change_the_bits_the_count_stays_fixed_and_one_line_says_why(caplog):

@@ -2,7 +2,7 @@
 
 On a GPU this MLP's step is ~20 tiny kernels: launching them from Python takes longer than
 running them, so the GPU idles. Replaying one captured graph launches them all at once.
-Only the gradients are captured; the optimizer step, the LR schedule and the moving average stay
+Only the gradients are captured (into the parameters' `.grad` buffers); the optimizer step, the LR schedule and the moving average stay
 ordinary calls (a few fused kernels), so Lightning still sees and counts every step.
 """
 
@@ -18,8 +18,9 @@ class CudaGraphed:
     """`fn(images, labels)`, captured at its first call and replayed from static input buffers.
 
     It returns the graph's own output tensors, overwritten by the next replay: use them (or
-    clone them) before calling again. Shapes must not change: training batches are all
-    `batch_size` rows (`drop_last`).
+    clone them) before calling again. What `fn` writes into tensors that outlive it (the gradients
+    function: each parameter's `.grad`, allocated by the warm-up calls) is rewritten in place at
+    every replay. Shapes must not change: training batches are all `batch_size` rows (`drop_last`).
     """
 
     def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], Any], warmup: int = 3) -> None:

@@ -27,8 +27,8 @@ from torch import nn
 
 from mnist_lightning.models.mlp_gradients import hand_written_supported, mlp_loss_and_gradients
 
-# images, labels -> (cross-entropy, its gradients for each parameter, in `net.parameters()` order)
-Gradients = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]]
+# images, labels -> the batch's cross-entropy, its gradients left in each parameter's `.grad`
+Gradients = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def l2_penalty(weights: Iterable[torch.Tensor], rate: float) -> torch.Tensor:
@@ -54,13 +54,10 @@ class TutorialStep:
     ) -> None:
         self.net, self.optimizer, self.scheduler, self.ema = net, optimizer, scheduler, ema
         self.gradients = gradients
-        self.params = list(net.parameters())
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, step: int) -> torch.Tensor:
         """Step number `step` (0-based) on one batch; returns the batch's cross-entropy."""
-        cross_entropy, gradients = self.gradients(images, labels)  # forward, loss, backward
-        for param, grad in zip(self.params, gradients):
-            param.grad = grad
+        cross_entropy = self.gradients(images, labels)  # forward, loss, backward into each .grad
         self.optimizer.step()  # W <- W - lr * (grad + l2_rate * W); biases have no decay
         self.scheduler.step()  # the learning rate of the next step
         if self.ema is not None:
@@ -70,14 +67,13 @@ class TutorialStep:
 
 def autograd_gradients(
     net: nn.Module, images: torch.Tensor, labels: torch.Tensor, backward: Callable[[torch.Tensor], Any]
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
+) -> torch.Tensor:
     """The reference: the `nn.Sequential`'s forward and autograd's backward (`backward(loss)`)."""
     cross_entropy = F.cross_entropy(net(images), labels)
-    params = list(net.parameters())
-    for param in params:
+    for param in net.parameters():
         param.grad = None
     backward(cross_entropy)
-    return cross_entropy.detach(), [param.grad for param in params]
+    return cross_entropy.detach()
 
 
 def choose_gradients(

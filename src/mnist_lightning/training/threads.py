@@ -68,12 +68,15 @@ def step_gradients(pl_module: L.LightningModule, batch: Any) -> Callable[[], lis
     images, labels = (t[0] for t in batch)  # an item is a stack of batches
 
     def compute() -> list[torch.Tensor]:
-        kept = [p.grad for p in pl_module.parameters()]
+        params = [p for p in pl_module.parameters() if p.requires_grad]  # not the moving average's
+        kept = [p.grad for p in params]
         try:
-            loss, grads = pl_module.step.gradients(images, labels)
-            return [loss, *grads]
+            for p in params:
+                p.grad = None  # so the gradients land in new buffers, not the run's
+            loss = pl_module.step.gradients(images, labels)
+            return [loss, *(p.grad for p in params)]
         finally:
-            for p, grad in zip(pl_module.parameters(), kept):
+            for p, grad in zip(params, kept):
                 p.grad = grad
 
     return compute
