@@ -5,9 +5,10 @@ accumulation) is a visible share of a training step. This computes the same prod
 saved activations without recording a graph, never computes a gradient for the input images, and
 calls autograd's own kernels for the activations and the loss. It writes each gradient into its
 parameter's `.grad`, as `backward()` does, but over the previous step's values: the buffers are
-allocated once, not every step (a fresh 1.5 MB first-layer gradient per step costs page faults). In bf16 it casts the inputs and weights of the hidden
-layers' GEMMs only (fp32 accumulation inside oneDNN/cuBLAS); the output layer, the logits and every
-gradient stay fp32, so master weights, the update and the moving average are fp32.
+allocated once, not every step (a fresh 1.5 MB first-layer gradient per step costs page faults).
+In bf16 it casts the inputs and weights of the hidden layers' GEMMs only (fp32 accumulation inside
+oneDNN/cuBLAS); the output layer, the logits and every gradient stay fp32, so master weights, the
+update and the moving average are fp32.
 
 Evaluation, export and checkpoints never see this: they use the `nn.Sequential` as is.
 """

@@ -2,8 +2,9 @@
 
 On a GPU this MLP's step is ~20 tiny kernels: launching them from Python takes longer than
 running them, so the GPU idles. Replaying one captured graph launches them all at once.
-Only the gradients are captured (into the parameters' `.grad` buffers); the optimizer step, the LR schedule and the moving average stay
-ordinary calls (a few fused kernels), so Lightning still sees and counts every step.
+Only the gradients are captured (written into the parameters' `.grad` buffers); the optimizer
+step, the LR schedule and the moving average stay ordinary calls (a few fused kernels), so
+Lightning still sees and counts every step.
 """
 
 from __future__ import annotations
