@@ -1,6 +1,7 @@
 """Short real runs: fit writes checkpoints/metrics, checkpoints load safely, resume continues."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -139,6 +140,54 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     if sig == signal.SIGINT:
         for name, tensor in finals["reference"]["state_dict"].items():
             assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
+
+
+def press_ctrl_c(synthetic_root, run, step: int, times: int) -> subprocess.CompletedProcess:
+    """A run (validating every 20 steps, 10 steps per call) that gets Ctrl-C `times` times once the
+    stack starting at `step` is handed out, before it is trained (tests/training/presses.py)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "src" / "train.py"),
+            *small_run_overrides(synthetic_root, run, steps=1000),
+            "trainer.val_check_interval=20",
+            "+callbacks.press._target_=tests.training.presses.CtrlCAt",
+            f"+callbacks.press.step={step}",
+            f"+callbacks.press.times={times}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        preexec_fn=ctrl_c_by_default,
+    )
+
+
+@pytest.mark.parametrize("pressed_at", [50, 60], ids=["stops-at-an-epochs-end", "stops-mid-epoch"])
+def test_ctrl_c_before_a_handed_out_stack_is_trained_stops_after_it(synthetic_root, tmp_path, pressed_at):
+    # Acted on there, the data loader would count the stack as done and the resumed run would skip it.
+    stopped = press_ctrl_c(synthetic_root, tmp_path / "run", step=pressed_at, times=1)
+    assert stopped.returncode != 0, stopped.stdout[-3000:]
+    assert f"Interrupted at step {pressed_at + 10}" in stopped.stdout, stopped.stdout[-3000:]
+    finals = {}
+    for name, extra in (("resumed", [f"ckpt_path={tmp_path / 'run'}"]), ("reference", [])):
+        out = tmp_path / name
+        overrides = small_run_overrides(synthetic_root, out, steps=80) + ["test=false", "logger=none", *extra]
+        train(compose_train(overrides + ["trainer.val_check_interval=20"]), out)
+        finals[name] = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert finals["resumed"]["global_step"] == finals["reference"]["global_step"] == 80
+    for name, tensor in finals["reference"]["state_dict"].items():
+        assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(synthetic_root, tmp_path):
+    stopped = press_ctrl_c(synthetic_root, tmp_path / "run", step=50, times=2)
+    assert stopped.returncode != 0 and "Stopped at once at step 50" in stopped.stdout, stopped.stdout[-3000:]
+    assert "Interrupted at step" not in stopped.stdout
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 40  # the last validation's save, not the half-done state
 
 
 def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(synthetic_root, tmp_path):

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from mnist_lightning.errors import UserError
+from mnist_lightning.training.interrupts import DeferredCtrlC, StoppedAtOnce
 from mnist_lightning.training.module import WEIGHT_LABELS
 
 log = logging.getLogger(__name__)
@@ -67,17 +68,48 @@ class DivergenceGuard(L.Callback):
 
 
 class InterruptCheckpoint(L.Callback):
-    """Ctrl-C or SIGTERM during training: write last.ckpt so the run can be resumed from there.
+    """Ctrl-C or SIGTERM during training: stop where the run resumes exactly, and write last.ckpt there.
 
-    Not on other exceptions: a diverged or crashed run must not overwrite the last good checkpoint.
+    A training item is a stack of steps (training/module.py). The data loader counts a stack as done
+    when it hands it out, the optimizer counts each step as it is taken: a KeyboardInterrupt raised
+    between the two (a stack handed out, not yet trained) would save a run that skips that stack when
+    resumed. So Ctrl-C is only noted, and acted on after the stack being trained; SIGTERM is
+    Lightning's own deferred stop. A second Ctrl-C stops at once and writes nothing. Not on other
+    exceptions either: a diverged or crashed run must not overwrite the last good checkpoint.
     """
+
+    def __init__(self) -> None:
+        self.ctrl_c = DeferredCtrlC("the current stack of steps")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.ctrl_c.install()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
+    ) -> None:
+        self.ctrl_c.stop_if_pressed()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.ctrl_c.uninstall()
+        self.ctrl_c.stop_if_pressed()
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.ctrl_c.uninstall()
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+        self.ctrl_c.uninstall()
         checkpoints = trainer.checkpoint_callback
+        if isinstance(exception, StoppedAtOnce):
+            log.warning(
+                "Stopped at once at step %d: no checkpoint written (resume from the last one saved, in %s)",
+                trainer.global_step,
+                checkpoints.dirpath if checkpoints is not None else "the run's checkpoints/",
+            )
+            return
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or checkpoints is None:
             return
         if trainer.state.fn != "fit" or checkpoints.dirpath is None:

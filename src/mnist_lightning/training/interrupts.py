@@ -1,34 +1,56 @@
-"""Ctrl-C between stacks of steps, never inside one."""
+"""Ctrl-C noted when pressed and acted on where the caller says; pressed again, at once."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger(__name__)
 
 
-@contextmanager
-def ctrl_c_after_block() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, then raise KeyboardInterrupt.
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second Ctrl-C, raised wherever the program was: what it had half done may not add up."""
 
-    A `training_step` call runs a stack of steps (training/module.py); interrupted halfway, the
-    run would save a checkpoint whose step count stops inside a stack its data loader counts as
-    done. Held to the end of the stack, the saved run resumes exactly where it stopped. Where
-    Python's own Ctrl-C handler is not the one installed (another thread, SIGINT ignored or
-    handled by the caller), the block runs as it is.
+
+class DeferredCtrlC:
+    """Takes over Ctrl-C (SIGINT): the first press sets `pressed`, `stop_if_pressed()` raises
+    KeyboardInterrupt at a point the caller chose; a second press raises `StoppedAtOnce` where it lands.
+
+    Only where Python's own Ctrl-C handler is installed, on the main thread: a handler set by the
+    caller, or SIGINT ignored (a job started in the background), stays as it is.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing  # what the first press lets finish, for the line it prints
+        self.pressed = False
+        self._previous: signal.Handlers | None = None
+
+    def install(self) -> bool:
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            return False
+        self.pressed = False
+        self._previous = signal.signal(signal.SIGINT, self._note)
+        return True
+
+    def uninstall(self) -> None:
+        """Give Ctrl-C back, unless someone else has taken it since (Lightning ignores it while it shuts down)."""
+        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._note:
+            signal.signal(signal.SIGINT, self._previous)
+        self._previous = None
+
+    def stop_if_pressed(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        if self.pressed:
+            raise StoppedAtOnce
+        self.pressed = True
+        log.warning(
+            "Ctrl-C: stopping after %s (press Ctrl-C again to stop at once, without a checkpoint)", self.doing
+        )

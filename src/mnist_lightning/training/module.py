@@ -13,7 +13,6 @@ from torchmetrics.classification import MulticlassAccuracy
 from mnist_lightning.models import MLP
 from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training.ema import ExponentialMovingAverage
-from mnist_lightning.training.interrupts import ctrl_c_after_block
 from mnist_lightning.training.optimizers import build_optimizer
 from mnist_lightning.training.precision import training_dtype
 from mnist_lightning.training.schedule import build_lr_scheduler
@@ -108,12 +107,11 @@ class MNISTClassifier(L.LightningModule):
         steps_left = self.trainer.max_steps - self.global_step
         log_every = self.trainer.log_every_n_steps * len(stacked_images)  # in steps
         logged = None
-        with ctrl_c_after_block():  # an interrupted run stops between stacks, so it resumes aligned
-            for images, labels in zip(stacked_images[:steps_left], stacked_labels[:steps_left]):
-                step = self.global_step
-                cross_entropy = self.step(images, labels, step)
-                if (step + 1) % log_every == 0:
-                    logged = self._log_training(cross_entropy.clone(), step + 1)  # a CUDA graph reuses it
+        for images, labels in zip(stacked_images[:steps_left], stacked_labels[:steps_left]):
+            step = self.global_step
+            cross_entropy = self.step(images, labels, step)
+            if (step + 1) % log_every == 0:
+                logged = self._log_training(cross_entropy.clone(), step + 1)  # a CUDA graph reuses it
         return logged
 
     def _log_training(self, cross_entropy: torch.Tensor, step: int) -> torch.Tensor:
