@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_lightning.errors import UserError
-from mnist_lightning.training.interrupts import DeferredCtrlC, StoppedAtOnce
+from mnist_lightning.training.interrupts import DeferredStop, StoppedAtOnce
 from mnist_lightning.training.module import WEIGHT_LABELS
 
 log = logging.getLogger(__name__)
@@ -71,37 +73,50 @@ class InterruptCheckpoint(L.Callback):
     """Ctrl-C or SIGTERM during training: stop where the run resumes exactly, and write last.ckpt there.
 
     A training item is a stack of steps (training/module.py). The data loader counts a stack as done
-    when it hands it out, the optimizer counts each step as it is taken: a KeyboardInterrupt raised
-    between the two (a stack handed out, not yet trained) would save a run that skips that stack when
-    resumed. So Ctrl-C is only noted, and acted on after the stack being trained; SIGTERM is
-    Lightning's own deferred stop. A second Ctrl-C stops at once and writes nothing. Not on other
-    exceptions either: a diverged or crashed run must not overwrite the last good checkpoint.
+    when it hands it out, the optimizer counts each step as it is taken: stopped between the two (a
+    stack handed out, not yet trained), a run resumes past that stack. Lightning's own SIGTERM stop
+    can land after an epoch is counted done, and its restart then skips an epoch of data (2.6.6).
+    So both signals are only noted, and acted on after the stack being trained; a second one stops
+    at once and writes nothing. With several processes SIGTERM stays Lightning's, which tells every
+    process. Not on other exceptions: a diverged or crashed run keeps its last good checkpoint.
     """
 
     def __init__(self) -> None:
-        self.ctrl_c = DeferredCtrlC("the current stack of steps")
+        doing = "the current stack of steps"
+        self.ctrl_c = DeferredStop(signal.SIGINT, KeyboardInterrupt, doing)
+        self.sigterm = DeferredStop(signal.SIGTERM, SIGTERMException, doing)
+
+    def _deferred(self, trainer: L.Trainer) -> tuple[DeferredStop, ...]:
+        return (self.ctrl_c, self.sigterm) if trainer.world_size == 1 else (self.ctrl_c,)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.ctrl_c.install()
+        for stop in self._deferred(trainer):
+            stop.install()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        self.ctrl_c.stop_if_pressed()
+        self._stop_if_received(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.ctrl_c.uninstall()
-        self.ctrl_c.stop_if_pressed()
+        self._give_back()
+        self._stop_if_received(trainer)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.ctrl_c.uninstall()
+        self._give_back()
+
+    def _stop_if_received(self, trainer: L.Trainer) -> None:
+        for stop in self._deferred(trainer):
+            stop.stop_if_received()
+
+    def _give_back(self) -> None:
+        for stop in (self.ctrl_c, self.sigterm):
+            stop.uninstall()
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        self.ctrl_c.uninstall()
+        self._give_back()
         checkpoints = trainer.checkpoint_callback
         if isinstance(exception, StoppedAtOnce):
             log.warning(

@@ -1,4 +1,4 @@
-"""Ctrl-C noted when pressed and acted on where the caller says; pressed again, at once."""
+"""A stop signal (Ctrl-C, SIGTERM) noted when it arrives and acted on where the caller says; a second one at once."""
 
 from __future__ import annotations
 
@@ -11,46 +11,49 @@ log = logging.getLogger(__name__)
 
 
 class StoppedAtOnce(KeyboardInterrupt):
-    """A second Ctrl-C, raised wherever the program was: what it had half done may not add up."""
+    """A second stop signal, raised wherever the program was: what it had half done may not add up."""
 
 
-class DeferredCtrlC:
-    """Takes over Ctrl-C (SIGINT): the first press sets `pressed`, `stop_if_pressed()` raises
-    KeyboardInterrupt at a point the caller chose; a second press raises `StoppedAtOnce` where it lands.
+class DeferredStop:
+    """Takes over one stop signal: the first arrival sets `received`, and `stop_if_received()` raises
+    `stop` at a point the caller chose; a second arrival raises `StoppedAtOnce` where it lands.
 
-    Only where Python's own Ctrl-C handler is installed, on the main thread: a handler set by the
-    caller, or SIGINT ignored (a job started in the background), stays as it is.
+    Only on the main thread (where Python runs signal handlers), and never for a signal the process
+    ignores (a job started in the background ignores Ctrl-C).
     """
 
-    def __init__(self, doing: str) -> None:
-        self.doing = doing  # what the first press lets finish, for the line it prints
-        self.pressed = False
+    def __init__(self, signum: signal.Signals, stop: type[BaseException], doing: str) -> None:
+        self.signum, self.stop = signum, stop
+        self.doing = doing  # what the first signal lets finish, for the line it prints
+        self.received = False
         self._previous: signal.Handlers | None = None
 
     def install(self) -> bool:
         if (
             threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+            or signal.getsignal(self.signum) == signal.SIG_IGN
         ):
             return False
-        self.pressed = False
-        self._previous = signal.signal(signal.SIGINT, self._note)
+        self.received = False
+        self._previous = signal.signal(self.signum, self._note)
         return True
 
     def uninstall(self) -> None:
-        """Give Ctrl-C back, unless someone else has taken it since (Lightning ignores it while it shuts down)."""
-        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._note:
-            signal.signal(signal.SIGINT, self._previous)
+        """Give the signal back, unless someone took it since (Lightning ignores Ctrl-C while it shuts down)."""
+        if self._previous is not None and signal.getsignal(self.signum) == self._note:
+            signal.signal(self.signum, self._previous)
         self._previous = None
 
-    def stop_if_pressed(self) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
+    def stop_if_received(self) -> None:
+        if self.received:
+            raise self.stop
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
-        if self.pressed:
+        if self.received:
             raise StoppedAtOnce
-        self.pressed = True
+        self.received = True
         log.warning(
-            "Ctrl-C: stopping after %s (press Ctrl-C again to stop at once, without a checkpoint)", self.doing
+            "%s: stopping after %s (send it again to stop at once, without a checkpoint)",
+            "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name,
+            self.doing,
         )
