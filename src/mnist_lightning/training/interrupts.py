@@ -28,15 +28,14 @@ class DeferredStop:
         self.received = False
         self._previous: signal.Handlers | None = None
 
-    def install(self) -> bool:
+    def install(self) -> None:
         if (
             threading.current_thread() is not threading.main_thread()
             or signal.getsignal(self.signum) == signal.SIG_IGN
         ):
-            return False
+            return
         self.received = False
         self._previous = signal.signal(self.signum, self._note)
-        return True
 
     def uninstall(self) -> None:
         """Give the signal back, unless someone took it since (Lightning ignores Ctrl-C while it shuts down)."""
