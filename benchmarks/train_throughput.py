@@ -153,11 +153,17 @@ def step_floor_ms(device: str, precision: str = "fp32", repeats: int = 2000) -> 
 
 
 def first_layer_backends_ms(repeats: int = 2000) -> dict[str, float]:
-    """The first layer's forward GEMM (100x784 by 784x500, fp32) through MKL (what training runs) and
-    through oneDNN's linear operator, each alone: is another GEMM backend worth it on this CPU?"""
+    """The first layer's forward GEMM (100x784 by 784x500, fp32) through MKL (what training runs), through
+    MKL transposed (the hidden layer computed as W x^T), and through oneDNN's linear operator, each alone:
+    is another GEMM backend or orientation worth it on this CPU?"""
     g = torch.Generator().manual_seed(0)
     x, w, b = torch.rand(100, 784, generator=g), torch.randn(500, 784, generator=g), torch.zeros(500)
-    timed = {"MKL (torch.addmm)": median_ms(lambda: torch.addmm(b, x, w.t()), repeats)}
+    timed = {
+        "MKL (torch.addmm)": median_ms(lambda: torch.addmm(b, x, w.t()), repeats),
+        "MKL transposed (torch.addmm(b[:, None], w, x.t()))": median_ms(
+            lambda: torch.addmm(b[:, None], w, x.t()), repeats
+        ),
+    }
     linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     if linear is not None and torch.backends.mkldnn.is_available():
         timed["oneDNN (mkldnn._linear_pointwise)"] = median_ms(
