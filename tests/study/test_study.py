@@ -261,8 +261,8 @@ def test_optuna_search_killed_then_resumed_ends_with_the_requested_trials_and_re
     command = [
         "-m",
         "hparams_search=mnist_optuna",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.sampler.n_startup_trials=3",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler.n_startup_trials=4",
         "report.retrain_best_seeds=2",
         *sweep_overrides(synthetic_root, steps=20, free=("lr", "data.batch_size")),
         f"hydra.sweep.dir={tmp_path}",
@@ -280,14 +280,16 @@ def test_optuna_search_killed_then_resumed_ends_with_the_requested_trials_and_re
     finally:
         search.kill()
         search.wait()
-    assert len(completed_trials(tmp_path)) == 2
+    done = len(completed_trials(tmp_path))  # two, or three if a short trial ended between a poll and the kill
+    assert 2 <= done < 4
 
     result = run_script("train.py", *command)  # the same command again: it continues the study
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Continuing study mnist_mlp: 2 of 3 trials complete, 1 to run" in result.stdout + result.stderr
+    continuing = f"Continuing study mnist_mlp: {done} of 4 trials complete, {4 - done} to run"
+    assert continuing in result.stdout + result.stderr
     complete = completed_trials(tmp_path)
     assert (
-        len(complete) == 3 and len({tuple(sorted(t.params.items())) for t in complete}) == 3
+        len(complete) == 4 and len({tuple(sorted(t.params.items())) for t in complete}) == 4
     )  # none repeated
     from omegaconf import OmegaConf
 
