@@ -83,21 +83,32 @@ def test_seed_makes_a_run_repeatable(synthetic_root, tmp_path):
     assert a["history"][-1]["val_loss"] != c["history"][-1]["val_loss"]
 
 
+def assert_resumes_bitwise(synthetic_root, tmp_path, ckpt, steps: int, *settings: str) -> tuple[dict, dict]:
+    """Resumed from `ckpt` to `steps`, a run ends with the bits of one never stopped: the same step, raw
+    weights, moving average and `n_averaged`, tensor for tensor. Returns both final checkpoints."""
+    finals = {}
+    for name, extra in (("resumed", [f"ckpt_path={ckpt}"]), ("reference", [])):
+        out = tmp_path / name
+        record = train(
+            compose_train(small_run_overrides(synthetic_root, out, steps=steps) + [*settings, *extra]), out
+        )
+        assert record["step"] == steps
+        finals[name] = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert finals["resumed"]["global_step"] == finals["reference"]["global_step"] == steps
+    for name, tensor in finals["reference"]["state_dict"].items():
+        assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
+    return finals["resumed"], finals["reference"]
+
+
 def test_resume_mid_epoch_is_bitwise_identical_to_an_uninterrupted_run(synthetic_root, tmp_path):
     """Data order, EMA, LR schedule position and optimizer state all come back from the checkpoint."""
     quiet = ["trainer.val_check_interval=30", "logger=none", "test=false", "~callbacks.progress_bar"]
-
-    def run(name, steps, *extra):
-        out = tmp_path / name
-        train(compose_train(small_run_overrides(synthetic_root, out, steps=steps) + quiet + list(extra)), out)
-        return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-
-    full = run("full", 90)
-    run("part", 30)  # 20 batches per epoch: step 30 is mid-epoch
-    resumed = run("resumed", 90, f"ckpt_path={tmp_path / 'part' / 'checkpoints' / 'last.ckpt'}")
-    assert resumed["global_step"] == full["global_step"] == 90
-    for name, tensor in full["state_dict"].items():
-        assert torch.equal(tensor, resumed["state_dict"][name]), name
+    part = tmp_path / "part"
+    # 20 batches per epoch: step 30 is mid-epoch
+    train(compose_train(small_run_overrides(synthetic_root, part, steps=30) + quiet), part)
+    resumed, full = assert_resumes_bitwise(
+        synthetic_root, tmp_path, part / "checkpoints" / "last.ckpt", 90, *quiet
+    )
     assert resumed["lr_schedulers"][0]["last_epoch"] == full["lr_schedulers"][0]["last_epoch"] == 90
 
 
@@ -124,18 +135,7 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     )  # 10 steps per call here: a whole stack of steps, never part of one
     # Resumed to the next validation (which writes last.ckpt), it has the bits of a run never interrupted.
     target = (checkpoint["global_step"] // 20 + 1) * 20
-    finals = {}
-    for name, extra in (("resumed", [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"]), ("reference", [])):
-        out = tmp_path / name
-        record = train(
-            compose_train(small_run_overrides(synthetic_root, out, steps=target) + ["test=false", *extra]),
-            out,
-        )
-        assert record["step"] == target
-        finals[name] = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    assert finals["resumed"]["global_step"] == finals["reference"]["global_step"] == target
-    for name, tensor in finals["reference"]["state_dict"].items():
-        assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
+    assert_resumes_bitwise(synthetic_root, tmp_path, run / "checkpoints" / "last.ckpt", target, "test=false")
 
 
 def stop_with(synthetic_root, run, sig: signal.Signals, step: int, times: int) -> subprocess.CompletedProcess:
@@ -171,15 +171,8 @@ def test_a_stop_before_a_handed_out_stack_is_trained_acts_after_it(synthetic_roo
         -3000:
     ]
     assert f"Interrupted at step {sent_at + 10}" in stopped.stdout, stopped.stdout[-3000:]
-    finals = {}
-    for name, extra in (("resumed", [f"ckpt_path={tmp_path / 'run'}"]), ("reference", [])):
-        out = tmp_path / name
-        overrides = small_run_overrides(synthetic_root, out, steps=80) + ["test=false", "logger=none", *extra]
-        train(compose_train(overrides + ["trainer.val_check_interval=20"]), out)
-        finals[name] = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    assert finals["resumed"]["global_step"] == finals["reference"]["global_step"] == 80
-    for name, tensor in finals["reference"]["state_dict"].items():
-        assert torch.equal(tensor, finals["resumed"]["state_dict"][name]), name
+    settings = ("test=false", "logger=none", "trainer.val_check_interval=20")
+    assert_resumes_bitwise(synthetic_root, tmp_path, tmp_path / "run", 80, *settings)
 
 
 def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(synthetic_root, tmp_path):
@@ -192,9 +185,6 @@ def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(synthetic_root, tmp_
 
 def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(synthetic_root, tmp_path):
     quiet = ["trainer.val_check_interval=20", "logger=none", "test=false", "~callbacks.progress_bar"]
-    reference = tmp_path / "reference"
-    train(compose_train(small_run_overrides(synthetic_root, reference, steps=120) + quiet), reference)
-
     run = tmp_path / "killed"
     process = subprocess.Popen(
         [
@@ -213,18 +203,7 @@ def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(
     killed_at = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
     assert 20 <= killed_at < 120  # last.ckpt may still be the previous save when the kill lands
 
-    resumed = tmp_path / "resumed"
-    overrides = (
-        small_run_overrides(synthetic_root, resumed, steps=120)
-        + quiet
-        + [f"ckpt_path={run}/checkpoints/last.ckpt"]
-    )
-    train(compose_train(overrides), resumed)
-    a = torch.load(reference / "checkpoints" / "last.ckpt", weights_only=True)
-    b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
-    assert a["global_step"] == b["global_step"] == 120
-    for name, tensor in a["state_dict"].items():
-        assert torch.equal(tensor, b["state_dict"][name]), name  # raw weights, EMA, n_averaged: bitwise
+    assert_resumes_bitwise(synthetic_root, tmp_path, run / "checkpoints" / "last.ckpt", 120, *quiet)
 
 
 def test_tensorboard_event_files_hold_the_scalars_and_the_hparams(synthetic_root, tmp_path):
