@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -15,11 +17,27 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from mnist_lightning.data.idx import write_idx
+from mnist_lightning.data.idx import IDX_DTYPES
 from mnist_lightning.hydra_setup import CONFIG_DIR, PROJECT_ROOT, register_resolvers
 from mnist_lightning.renamed_keys import upgrade_data_settings
 
 REAL_MNIST = PROJECT_ROOT.parent / "shared" / "datasets" / "mnist"
+
+
+def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> Path:
+    """Write `array` as IDX (gzipped when `compress` or when the name ends in .gz)."""
+    path = Path(path)
+    array = np.asarray(array)
+    codes = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None:
+        raise ValueError(f"IDX cannot store dtype {array.dtype}")
+    header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
+    payload = header + array.astype(IDX_DTYPES[code], copy=False).tobytes()
+    if compress or (compress is None and path.suffix == ".gz"):
+        payload = gzip.compress(payload, mtime=0)
+    path.write_bytes(payload)
+    return path
 
 
 def real_mnist() -> Path:

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_lightning.data.idx import parse_idx, read_idx, write_idx
+from mnist_lightning.data.idx import parse_idx, read_idx
 from mnist_lightning.errors import DataError
+from tests.helpers import write_idx
 
 
 @pytest.mark.parametrize("name", ["x-idx3-ubyte", "x-idx3-ubyte.gz"])

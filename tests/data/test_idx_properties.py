@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mnist_lightning.data.idx import IDX_DTYPES, parse_idx, read_idx, write_idx
+from mnist_lightning.data.idx import IDX_DTYPES, parse_idx, read_idx
 from mnist_lightning.errors import DataError
+from tests.helpers import write_idx
 
 shapes = st.lists(st.integers(0, 6), min_size=1, max_size=3).map(tuple)
 dtypes = st.sampled_from([dt.newbyteorder("=") for dt in IDX_DTYPES.values()])

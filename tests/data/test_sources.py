@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from mnist_lightning.data import sources
-from mnist_lightning.data.idx import write_idx
 from mnist_lightning.data.sources import load_dataset
 from mnist_lightning.errors import DataError
-from tests.helpers import FILES, write_synthetic_mnist
+from tests.helpers import FILES, write_idx, write_synthetic_mnist
 
 
 @pytest.mark.parametrize("gz", [True, False])

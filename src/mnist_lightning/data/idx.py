@@ -71,19 +71,3 @@ def read_idx(path: str | Path) -> torch.Tensor:
     path = Path(path)
     array = parse_idx(_read_bytes(path), name=str(path))
     return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
-
-
-def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> Path:
-    """Write `array` as IDX (gzipped when `compress` or when the name ends in .gz)."""
-    path = Path(path)
-    array = np.asarray(array)
-    codes = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
-    code = codes.get(array.dtype.newbyteorder("="))
-    if code is None:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}")
-    header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
-    payload = header + array.astype(IDX_DTYPES[code], copy=False).tobytes()
-    if compress or (compress is None and path.suffix == ".gz"):
-        payload = gzip.compress(payload, mtime=0)
-    path.write_bytes(payload)
-    return path
