@@ -63,18 +63,23 @@ from mnist_lightning.training.run import build
 from mnist_lightning.training.step import TutorialStep, choose_gradients
 
 
-def plain_loop(
-    train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32"
-) -> float:
-    """The module's own step (training/step.py) in a hand-written loop: no framework around it."""
+def plain_step(device: str, precision: str = "fp32") -> TutorialStep:
+    """The module's own step (training/step.py) with the config's defaults, outside Lightning."""
     torch.manual_seed(0)
     module = MNISTClassifier()  # same defaults as conf/: 784-500-10, lr 0.8, L2 1e-4, EMA 0.99
     net = module.to(device).net
     optimizer = module.configure_optimizers()
     gradients = choose_gradients(net, COMPUTE_DTYPES[precision], torch.device(device), single_process=True)
-    step = TutorialStep(
+    return TutorialStep(
         net, optimizer["optimizer"], optimizer["lr_scheduler"]["scheduler"], module.ema, gradients
     )
+
+
+def plain_loop(
+    train_set: tuple[torch.Tensor, torch.Tensor], steps: int, device: str, precision: str = "fp32"
+) -> float:
+    """The module's own step in a hand-written loop: no framework around it."""
+    step = plain_step(device, precision)
     batches = TensorBatcher(*train_set, batch_size=100, shuffle=True, drop_last=True)
     done, epoch = 0, 0
     start = time.perf_counter()
@@ -150,6 +155,38 @@ def step_floor_ms(device: str, precision: str = "fp32", repeats: int = 2000) -> 
         for name, f in (("gemms", gemms), ("update", update))
     }
     return {**timed, "floor": timed["gemms"] + timed["update"]}
+
+
+def step_parts_ms(device: str, precision: str = "fp32", calls: int = 2000) -> dict[str, float]:
+    """Where the plain step's time goes: its gradients (forward, loss, backward), its update (optimizer,
+    schedule, moving average) and the whole step, on one fixed batch, timed in turns of 50 calls so that
+    the VM's drift hits each part alike (milliseconds a call, medians of the turns)."""
+    step = plain_step(device, precision)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(100, 784, generator=g).to(device)
+    labels = torch.randint(0, 10, (100,), generator=g).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def update(i: int) -> None:
+        step.optimizer.step()
+        step.scheduler.step()
+        if step.ema is not None:
+            step.ema.update(step.net, i)
+
+    parts = {
+        "gradients": lambda i: step.gradients(images, labels),
+        "update": update,
+        "step": lambda i: step(images, labels, i),
+    }
+    turns: dict[str, list[float]] = {name: [] for name in parts}
+    for turn in range(max(2, calls // 50)):
+        for name, part in parts.items():
+            start = time.perf_counter()
+            for i in range(50):
+                part(turn * 50 + i)
+            sync()
+            turns[name].append((time.perf_counter() - start) / 50 * 1e3)
+    return {name: statistics.median(times[1:]) for name, times in turns.items()}
 
 
 def first_layer_backends_ms(repeats: int = 2000) -> dict[str, float]:
@@ -452,13 +489,14 @@ def in_process(args: argparse.Namespace) -> None:
         )
     accelerator = "gpu" if args.device == "cuda" else "cpu"
 
-    plain, lightning, floors, over_floor = [], [], [], []
+    plain, lightning, floors, over_floor, parts = [], [], [], [], []
     timings = min(2000, max(50, args.steps))  # calls of each timed piece (fewer for a smoke test)
     with tempfile.TemporaryDirectory() as out:
         lightning_loop(datamodule, 200, accelerator, out)  # warm-up: imports, allocator, threads
         for _ in range(args.repeats):  # the floor in every round: the VM's speed drifts within minutes
             plain.append(plain_loop(datamodule.train_set, args.steps, args.device, args.precision))
             floors.append(step_floor_ms(args.device, args.precision, timings))
+            parts.append(step_parts_ms(args.device, args.precision, timings))
             lightning.append(lightning_loop(datamodule, args.steps, accelerator, out, args.precision))
             over_floor.append(1e3 / lightning[-1] / floors[-1]["floor"])
     p, l = statistics.median(plain), statistics.median(lightning)
@@ -473,6 +511,12 @@ def in_process(args: argparse.Namespace) -> None:
     print(
         f"step floor: {floor['floor']:.3f} ms (five GEMMs {floor['gemms']:.3f} ms + one update pass of the "
         f"weights and their average {floor['update']:.3f} ms, each alone)"
+    )
+    part = {key: statistics.median(p[key] for p in parts) for key in parts[0]}
+    print(
+        f"plain step's parts: gradients {part['gradients']:.3f} ms + update (optimizer, schedule, average) "
+        f"{part['update']:.3f} ms; whole step {part['step']:.3f} ms = {part['step'] / floor['floor']:.2f}x the "
+        "floor (one fixed batch, no data loading)"
     )
     print(
         f"Lightning loop step: {1e3 / l:.3f} ms = {statistics.median(over_floor):.2f}x the floor (goal <= 1.3; "

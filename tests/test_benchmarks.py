@@ -5,6 +5,7 @@ modes that start processes of their own (two at once, beside a watcher, the serv
 """
 
 import subprocess
+import re
 import sys
 
 import pytest
@@ -47,6 +48,8 @@ def test_train_throughput_runs(precision, monkeypatch, capsys):
     )
     assert f"precision={precision}" in out and "ratio Lightning/plain:" in out
     assert "step floor:" in out and "x the floor" in out
+    parts = re.search(r"gradients ([0-9.]+) ms \+ update .* ([0-9.]+) ms; whole step ([0-9.]+) ms", out)
+    assert parts and all(float(ms) > 0 for ms in parts.groups()), out
 
 
 @pytest.mark.parametrize("ema", ["on", "off"])
