@@ -4,8 +4,8 @@ Modes that time one process run in the test's own process (`main()` with the scr
 modes that start processes of their own (two at once, beside a watcher, the server) run as scripts.
 """
 
-import subprocess
 import re
+import subprocess
 import sys
 
 import pytest
