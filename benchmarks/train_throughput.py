@@ -166,16 +166,9 @@ def step_parts_ms(device: str, precision: str = "fp32", calls: int = 2000) -> di
     images = torch.rand(100, 784, generator=g).to(device)
     labels = torch.randint(0, 10, (100,), generator=g).to(device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-    def update(i: int) -> None:
-        step.optimizer.step()
-        step.scheduler.step()
-        if step.ema is not None:
-            step.ema.update(step.net, i)
-
     parts = {
         "gradients": lambda i: step.gradients(images, labels),
-        "update": update,
+        "update": step.update,
         "step": lambda i: step(images, labels, i),
     }
     turns: dict[str, list[float]] = {name: [] for name in parts}

@@ -6,7 +6,7 @@ and the CUDA graph all run.
     W      <- W - lr * dloss/dW                             SGD; lr = lr0 * 0.99 ** (step / 550)
     shadow <- shadow + (1 - decay(step)) * (W - shadow)     the moving average
 
-`TutorialStep.__call__` is that, line for line. The L2 term's gradient, `l2_rate * W`, is added by
+`TutorialStep.__call__` (and its `update`) is that, line for line. The L2 term's gradient, `l2_rate * W`, is added by
 the optimizer as weight decay (`configure_optimizers`), exactly the gradient of `l2_penalty`
 without two extra autograd ops over every weight. How the gradients are computed is the one part
 that varies, chosen once at fit start (`choose_gradients`): plain autograd through the
@@ -58,11 +58,15 @@ class TutorialStep:
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, step: int) -> torch.Tensor:
         """Step number `step` (0-based) on one batch; returns the batch's cross-entropy."""
         cross_entropy = self.gradients(images, labels)  # forward, loss, backward into each .grad
+        self.update(step)
+        return cross_entropy
+
+    def update(self, step: int) -> None:
+        """The update of step number `step`, from the gradients in each `.grad`."""
         self.optimizer.step()  # W <- W - lr * (grad + l2_rate * W); biases have no decay
         self.scheduler.step()  # the learning rate of the next step
         if self.ema is not None:
             self.ema.update(self.net, step)  # decay = min(ema_decay, (1 + step) / (10 + step))
-        return cross_entropy
 
 
 def autograd_gradients(
