@@ -78,6 +78,7 @@ def test_wheel_install_runs_outside_the_checkout(tmp_path, synthetic_root):
             "--quiet",
             "--no-deps",
             "--no-index",
+            "--ignore-installed",  # the suite's own interpreter may have the project installed too
             str(wheel),
         ],
         tmp_path,
