@@ -4,6 +4,7 @@ are never mixed up unknowingly."""
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +32,24 @@ def cpu_isa() -> list[str]:
     except OSError:
         return []
     return [name for flag, name in ISA_FLAGS.items() if flag in flags]
+
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on: PyTorch's own default thread count
+    (SMT siblings share a core's FMA units, so a second thread on one rarely speeds a GEMM up).
+    `OMP_NUM_THREADS`, when set to a count, wins, as it does for PyTorch."""
+    setting = os.environ.get("OMP_NUM_THREADS", "")
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text(), (topology / "core_id").read_text()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))  # no topology here: count it as a core of its own
+    return max(1, len(cores))
 
 
 def package_version(name: str) -> str | None:

@@ -1,10 +1,10 @@
 """Sweeps through other Hydra launchers: submitit (local here, SLURM on a cluster) and joblib."""
 
 import json
-import os
 
 import pytest
 
+from mnist_lightning.machine import physical_cores
 from tests.helpers import run_script, sweep_overrides
 
 
@@ -28,7 +28,7 @@ def test_two_job_sweep_runs_each_job_in_its_own_process(synthetic_root, tmp_path
     metrics = [json.loads((tmp_path / job / "metrics.json").read_text()) for job in jobs]
     assert [m["seed"] for m in metrics] == [1, 2] and (tmp_path / "results.csv").exists()
     # Parallel jobs share the cores (OpenMP threads waiting for a busy core would spin); one at a time gets all.
-    cores = os.cpu_count()
+    cores = physical_cores()
     assert [m["cpu_threads"] for m in metrics] == [
         max(1, cores // 2) if "joblib" in launcher[0] else cores
     ] * 2

@@ -1,13 +1,16 @@
 """The CPU thread policy: one thread while another process needs a core, all cores once it is gone."""
 
 import logging
-import os
 import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mnist_lightning.machine import physical_cores
 from mnist_lightning.persistence.checkpoints import load_checkpoint
 from mnist_lightning.training.run import train
 from mnist_lightning.training.threads import (
@@ -16,25 +19,81 @@ from mnist_lightning.training.threads import (
     own_cpu_seconds,
     same_bits_on,
     step_gradients,
+    threads_beside,
 )
 from tests.helpers import compose_train, small_run_overrides
 
+# (cores, the others' load in cores, threads chosen for a job allowed all the cores)
+BESIDE = [
+    (2, 0.0, 2),
+    (2, 0.3, 2),
+    (2, 0.5, 1),
+    (2, 1.0, 1),
+    (2, 1.9, 1),
+    (8, 0.3, 8),
+    (8, 0.5, 7),
+    (8, 1.0, 7),
+    (8, 3.2, 5),
+    (8, 3.5, 4),
+    (8, 7.5, 1),
+    (16, 0.5, 15),
+    (16, 1.0, 15),
+    (16, 1.5, 14),
+    (16, 8.0, 8),
+    (16, 15.9, 1),
+    (16, 40.0, 1),
+    (64, 0.5, 63),
+    (64, 2.0, 62),
+    (64, 32.0, 32),
+    (64, 63.5, 1),
+]
 
-def test_policy_drops_to_one_thread_at_once_and_returns_after_calm_windows():
+
+@pytest.mark.parametrize(("cores", "others", "threads"), BESIDE)
+def test_threads_beside_others_give_up_only_the_cores_they_take(cores, others, threads):
+    assert threads_beside(others, cores, max_threads=cores) == threads
+
+
+@given(
+    cores=st.integers(1, 256),
+    share=st.integers(1, 256),
+    others=st.floats(0, 512, allow_nan=False),
+)
+def test_threads_beside_stays_within_the_jobs_share_and_the_free_cores(cores, share, others):
+    threads = threads_beside(others, cores, max_threads=min(share, cores))
+    assert 1 <= threads <= min(share, cores)
+    assert threads == 1 or threads + others <= cores + 0.4  # never more threads than the cores left free
+
+
+def drive(governor: CpuThreadGovernor, readings: list[float]) -> list[int]:
+    """The thread count after each simulated window's reading of the others' load."""
+    counts = []
+    for window, others in enumerate(readings):
+        governor.adjust(others, step=100 * window)
+        counts.append(torch.get_num_threads())
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("cores", "readings", "counts"),
+    [
+        # 2 cores: another run takes a core -> 1 thread at once; back after two calm windows
+        (2, [0.3, 0.9, 0.1, 0.9, 0.1, 0.1], [2, 1, 1, 1, 1, 2]),
+        # 8 cores: an IDE's half core costs one thread; a 4-core job four; back in steps
+        (8, [0.5, 4.0, 4.0, 1.0, 1.0, 0.0, 0.0], [7, 4, 4, 4, 7, 7, 8]),
+        # 16 cores: a browser's half core never costs more than one thread
+        (16, [0.5, 0.6, 0.2, 0.2], [15, 15, 15, 16]),
+        # 64 cores: the calm windows must both leave the cores free; the lower one is taken
+        (64, [30.0, 10.0, 20.0, 20.0, 0.0], [34, 34, 44, 44, 44]),
+    ],
+)
+def test_governor_follows_simulated_load(cores, readings, counts):
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(2)
-        governor = CpuThreadGovernor(max_threads=2, busy_cores=0.4, calm_cores=0.2, calm_windows=2)
-        governor.adjust(0.3, step=100)  # others below the threshold: keep the cores
-        assert torch.get_num_threads() == 2
-        governor.adjust(0.9, step=200)  # another process takes a core: one thread now
-        assert torch.get_num_threads() == 1
-        governor.adjust(0.1, step=300)  # one calm window is not enough
-        governor.adjust(0.9, step=400)  # busy again: the calm count restarts
-        governor.adjust(0.1, step=500)
-        assert torch.get_num_threads() == 1
-        governor.adjust(0.1, step=600)  # two calm windows in a row: the cores come back
-        assert torch.get_num_threads() == 2 and governor.switches == 2
+        torch.set_num_threads(cores)
+        governor = CpuThreadGovernor(max_threads=cores, cores=cores, calm_windows=2)
+        assert drive(governor, readings) == counts
+        assert governor.thread_counts == {cores, *counts}
     finally:
         torch.set_num_threads(before)
 
@@ -129,7 +188,7 @@ def test_a_run_beside_a_busy_process_ends_with_the_same_bits_as_alone(synthetic_
     finally:
         burner.kill()
     assert all(torch.equal(alone_weights[k], busy_weights[k]) for k in alone_weights)
-    cores = os.cpu_count() or 1
+    cores = physical_cores()
     assert busy["cpu_threads"] == cores  # the configured count, restored for validation and test
     if busy["thread_policy"] == "follows the machine's load":
         assert busy["thread_switches"] >= 1 and busy["threads_used"] == [

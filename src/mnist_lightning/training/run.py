@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from omegaconf import DictConfig
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
+from mnist_lightning.machine import physical_cores
 from mnist_lightning.training.callbacks import TrainingDiverged
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.record import RunRecord
@@ -85,9 +85,9 @@ def build(
 
 
 def cpu_threads_per_job() -> int:
-    """The machine's cores shared among the jobs running at once: OpenMP threads that wait for a core
-    another job holds spin and collapse both jobs (README, "Sharing the machine"), so never more than that."""
-    return max(1, (os.cpu_count() or 1) // parallel_jobs())
+    """PyTorch's default thread count (the physical cores) shared among the jobs running at once: OpenMP
+    threads that wait for a core another job holds spin and stall both jobs, so never more than that."""
+    return max(1, physical_cores() // parallel_jobs())
 
 
 def describe_run(cfg: DictConfig, output_dir: Path, resume: Path | None) -> str:
@@ -101,8 +101,8 @@ def describe_run(cfg: DictConfig, output_dir: Path, resume: Path | None) -> str:
 
 
 def cpu_thread_policy(cfg: DictConfig) -> CpuThreadGovernor | None:
-    """Sets torch's CPU threads: `torch_threads` if set (fixed); else the cores shared among the parallel
-    jobs, dropping to one thread while another process needs a core (README, "Sharing the machine")."""
+    """Sets torch's CPU threads: `torch_threads` if set (fixed); else the job's share of the cores, less
+    those other processes use while it trains (training/threads.py)."""
     if cfg.get("torch_threads") is not None:
         torch.set_num_threads(cfg.torch_threads)
         return None
