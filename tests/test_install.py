@@ -90,7 +90,11 @@ def test_wheel_install_runs_outside_the_checkout(tmp_path, synthetic_root):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     helped = run([str(bin_dir / "mnist-train"), "--help"], elsewhere)
-    assert helped.returncode == 0 and "python src/train.py -m lr=0.1,0.8" in helped.stdout
+    assert (
+        helped.returncode == 0
+        and "mnist-train -m lr=0.1,0.8" in helped.stdout
+        and "python src/" not in helped.stdout
+    )
     unknown = run([str(bin_dir / "mnist-evaluate"), "colour=blue"], elsewhere)
     assert unknown.returncode == 2 and "unknown key colour" in unknown.stderr
 

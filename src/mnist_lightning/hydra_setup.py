@@ -71,7 +71,22 @@ def users_environment() -> Iterator[None]:
             os.environ[FULL_ERROR] = "1"
 
 
+_installed_command = False  # set by the mnist-* commands (programs.run_entry_point)
+
+
+def use_installed_command_names() -> None:
+    global _installed_command
+    _installed_command = True
+
+
+def command_name(program: str) -> str:
+    """How the user runs `program`: `mnist-train` from an installed command, else `python src/train.py`
+    (what --help, examples and resume hints print)."""
+    return f"mnist-{program}" if _installed_command else f"python src/{program}.py"
+
+
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("command", command_name, replace=True)
     OmegaConf.register_new_resolver("job_dirname", job_dirname, replace=True)
     OmegaConf.register_new_resolver("tracking_name", tracking_name, replace=True)
 

@@ -1,32 +1,41 @@
-"""The programs as Hydra apps: what `python src/<program>.py` and the `mnist-<program>` commands run.
+"""What every program's entry point shares: the process set-up before Hydra starts (`launch`), the
+checks and one-line errors around each job (`job`), and the installed `mnist-*` commands.
 
-Each program's function is imported only once Hydra has composed its config, so `--help` and
-config errors answer without importing torch or Lightning.
+The entry points are `src/<program>.py`: each is a `@hydra.main` function that imports its program
+inside, so `--help` and config errors answer without importing torch or Lightning. A wheel carries
+them (setup.py copies them into the package, as it does conf/), and the `mnist-<program>` commands
+run the same files.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
+import runpy
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lightning.console import quiet_console, run_hydra_app, run_reporting_errors
 from mnist_lightning.errors import UserError, missing_key
-from mnist_lightning.hydra_setup import CONFIG_DIR, setup_hydra
+from mnist_lightning.hydra_setup import (
+    CONFIG_DIR,
+    IN_CHECKOUT,
+    PACKAGE_DIR,
+    PROJECT_ROOT,
+    command_name,
+    setup_hydra,
+    use_installed_command_names,
+)
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 from mnist_lightning.renamed_keys import rename_overrides
 
-PROGRAMS = {  # config name -> the function that runs it, as module:function
-    "train": "mnist_lightning.training.run:app",
-    "evaluate": "mnist_lightning.evaluation.run:app",
-    "export": "mnist_lightning.persistence.export_run:app",
-    "predict": "mnist_lightning.inference.run:app",
-    "serve": "mnist_lightning.serving.run:app",
-}
+__all__ = ["CONFIG_DIR", "job", "launch"]
+
 # Checks that need no Lightning import, run before the program's own imports (seconds sooner).
 PRECHECKS = {
     "train": (
@@ -35,28 +44,36 @@ PRECHECKS = {
         "mnist_lightning.tracking:check_tracking_store",
     )
 }
+# Where the entry points are: src/ in a checkout (and an editable install), else the wheel's copy.
+ENTRY_POINTS = PROJECT_ROOT / "src" if IN_CHECKOUT else PACKAGE_DIR / "entry_points"
 
 
-def launch(config_name: str) -> None:
-    """Compose conf/<config_name>.yaml with the command line and run the program on it."""
+def launch(main: Callable[[], Any], config_name: str) -> None:
+    """Run a `@hydra.main` function for conf/<config_name>.yaml with this process prepared for it."""
     request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
     sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
     setup_hydra(sys.argv[1:])
+    run_hydra_app(main, config_name)
+    # The program is done: let the interpreter exit without garbage-collecting the torch, Lightning
+    # and Hydra objects one by one (a visible share of a short run: docs/speed.md); exit handlers still run.
+    gc.freeze()
 
-    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)
-    def main(cfg: DictConfig) -> Any:
+
+def job(program: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Around each job (a single run, or every job of a sweep): missing required keys and the
+    program's pre-checks before its imports, then its user errors as one line (exit 2)."""
+
+    @functools.wraps(program)
+    def checked(cfg: DictConfig) -> Any:
         def run() -> Any:
-            check_before_importing(config_name, cfg)
-            program = resolve(PROGRAMS[config_name])
-            quiet_console()  # after the program's imports: `import lightning` adds a handler to remove
+            from hydra.core.hydra_config import HydraConfig
+
+            check_before_importing(HydraConfig.get().job.config_name, cfg)
             return program(cfg)
 
         return run_reporting_errors(run)
 
-    run_hydra_app(main, config_name)
-    # The program is done: let the interpreter exit without garbage-collecting the torch, Lightning
-    # and Hydra objects one by one (a visible share of a short run: README, Speed); exit handlers still run.
-    gc.freeze()
+    return checked
 
 
 def resolve(target: str) -> Any:
@@ -73,30 +90,36 @@ def check_before_importing(config_name: str, cfg: DictConfig) -> None:
         resolve(check)(cfg)
 
 
+def run_entry_point(program: str) -> None:
+    """An installed `mnist-<program>` command: the entry point `src/<program>.py`, as `python` runs it."""
+    use_installed_command_names()
+    runpy.run_path(str(ENTRY_POINTS / f"{program}.py"), run_name="__main__")
+
+
 def train() -> None:
-    launch("train")
+    run_entry_point("train")
 
 
 def evaluate() -> None:
-    launch("evaluate")
+    run_entry_point("evaluate")
 
 
 def export() -> None:
-    launch("export")
+    run_entry_point("export")
 
 
 def predict() -> None:
-    launch("predict")
+    run_entry_point("predict")
 
 
 def serve() -> None:
-    launch("serve")
+    run_entry_point("serve")
 
 
 REPORT_EXAMPLES = """examples:
-  python src/report.py outputs/multirun/2026-11-26/10-00-00
-  python src/report.py outputs/multirun/comparison/2026-11-26/10-00-00 --reference variant=no_ema
-  python src/report.py outputs/lr-sweep-2026-11-26 --reference lr=0.8
+  {report} outputs/multirun/2026-11-26/10-00-00
+  {report} outputs/multirun/comparison/2026-11-26/10-00-00 --reference variant=no_ema
+  {report} outputs/lr-sweep-2026-11-26 --reference lr=0.8
 
 writes results.csv/.md (a row per configuration, Δ vs the reference with a 95% CI), the figures
 that fit the sweep, correlation.json; exit 0, or 2 with one error line."""
@@ -109,7 +132,7 @@ def report() -> None:
 
     parser = argparse.ArgumentParser(
         description="Aggregate a sweep folder into tables and figures, by configuration.",
-        epilog=REPORT_EXAMPLES,
+        epilog=REPORT_EXAMPLES.format(report=command_name("report")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", help="a multirun folder (holding one folder per job)")
@@ -123,7 +146,6 @@ def report() -> None:
     quiet_console()
 
     def write() -> None:
-        from pathlib import Path
 
         from mnist_lightning.study.report import write_report
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from mnist_lightning.console import quiet_console
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.errors import ConfigError, invalid_value, required
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
@@ -111,4 +112,5 @@ def lower_priority(increment: int = 10) -> None:
 
 def app(cfg: DictConfig) -> list[dict[str, Any]]:
     """The evaluate program, writing into Hydra's run folder."""
+    quiet_console()
     return evaluate(cfg, hydra_output_dir())

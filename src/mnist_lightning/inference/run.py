@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from mnist_lightning.console import quiet_console
 from mnist_lightning.errors import DataError, UserError, invalid_value, required
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import load_model
@@ -97,4 +98,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     return records
 
 
-app = predict  # the program as mnist_lightning.programs runs it
+def app(cfg: DictConfig) -> list[dict[str, Any]]:
+    """The predict program, as `src/predict.py` runs it: its console quiet, then `predict`."""
+    quiet_console()
+    return predict(cfg)

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from mnist_lightning.console import quiet_console
 from mnist_lightning.errors import invalid_value, required
 from mnist_lightning.persistence.checkpoints import Location, is_url, resolve_checkpoint, run_folder_of
 from mnist_lightning.persistence.export import FORMATS, export_onnx, export_pt2, write_structure
@@ -60,4 +61,7 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     return written
 
 
-app = export  # the program as mnist_lightning.programs runs it
+def app(cfg: DictConfig) -> dict[str, Path]:
+    """The export program, as `src/export.py` runs it: its console quiet, then `export`."""
+    quiet_console()
+    return export(cfg)

@@ -7,6 +7,7 @@ import logging
 import torch
 from omegaconf import DictConfig
 
+from mnist_lightning.console import quiet_console
 from mnist_lightning.errors import invalid_value, required
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.serving.app import create_app
@@ -68,4 +69,7 @@ def is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-app = serve  # the program as mnist_lightning.programs runs it
+def app(cfg: DictConfig) -> None:
+    """The serve program, as `src/serve.py` runs it: its console quiet, then `serve`."""
+    quiet_console()
+    return serve(cfg)

@@ -8,6 +8,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mnist_lightning.hydra_setup import command_name
+
 log = logging.getLogger(__name__)
 
 
@@ -26,4 +28,6 @@ class StudyReport(Callback):
                 retrain_best(sweep, seeds)
             write_report(sweep, settings.get("reference"))
         except Exception as exc:  # noqa: BLE001 - the jobs' own results are already safe on disk
-            log.warning("Could not write the sweep report (run `python src/report.py %s`): %s", sweep, exc)
+            log.warning(
+                "Could not write the sweep report (run `%s %s`): %s", command_name("report"), sweep, exc
+            )

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mnist_lightning.hydra_setup import short_value, users_environment
+from mnist_lightning.hydra_setup import command_name, short_value, users_environment
 from mnist_lightning.io import write_csv, write_text
 from mnist_lightning.study.aggregate import aggregate
 from mnist_lightning.study.plots import plot_optimization_history
@@ -124,7 +124,7 @@ def write_search_report(sweep: Path, runs: list[Run], keys: list[str]) -> str:
         + ", ".join(f"{k}={v}" for k, v in results["best_params"].items())
         + ". To train it:",
         "",
-        f"    python src/train.py {overrides}",
+        f"    {command_name('train')} {overrides}",
         "",
         "optimization_history.png: each trial's validation accuracy and the best so far.",
     ]

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnist_lightning.errors import UserError
+from mnist_lightning.hydra_setup import command_name
 from mnist_lightning.training.interrupts import DeferredStop, StoppedAtOnce
 from mnist_lightning.training.module import WEIGHT_LABELS
 
@@ -132,8 +133,9 @@ class InterruptCheckpoint(L.Callback):
         path = f"{checkpoints.dirpath}/last.ckpt"
         trainer.save_checkpoint(path)
         log.warning(
-            "Interrupted at step %d: saved %s. Resume with: python src/train.py ... ckpt_path=%s",
+            "Interrupted at step %d: saved %s. Resume with: %s ... ckpt_path=%s",
             trainer.global_step,
             path,
+            command_name("train"),
             path,
         )
