@@ -20,7 +20,12 @@
 
     python benchmarks/train_throughput.py beside-watcher --steps 12000 --repeats 2 --data-root ../shared/datasets/mnist
 
-5. `gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
+5. `ablation`: whole processes, the default run against the same run with each speed layer off, one
+   at a time, alternating: what each layer buys on the CPU at hand (docs/speed.md's table).
+
+    python benchmarks/train_throughput.py ablation --steps 10000 --repeats 3 --data-root ../shared/datasets/mnist
+
+6. `gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
    (module.cuda_graph=false) and precision=bf16; fit time (validation included) and loop steps/s.
 
     python benchmarks/train_throughput.py gpu --steps 30000 --repeats 1 --data-root ../shared/datasets/mnist
@@ -56,7 +61,7 @@ from hydra import compose, initialize_config_dir
 from mnist_lightning.data import TensorBatcher
 from mnist_lightning.data.datamodule import MNISTDataModule
 from mnist_lightning.hydra_setup import CONFIG_DIR
-from mnist_lightning.machine import cpu_isa, cpu_model
+from mnist_lightning.machine import cpu_isa, cpu_model, physical_cores
 from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import build
@@ -236,10 +241,17 @@ def lightning_loop(
     return timer.steps_per_s
 
 
-def timed_process(command: list[str]) -> dict[str, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
+def timed_process(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process (`env`: variables
+    it gets on top of this process's)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -272,10 +284,16 @@ def loop_speed(out: Path) -> float:
 
 
 def ours(
-    steps: int, seed: int, data_root: str, out: Path, overrides: tuple[str, ...] = (), checkout: Path = ROOT
+    steps: int,
+    seed: int,
+    data_root: str,
+    out: Path,
+    overrides: tuple[str, ...] = (),
+    checkout: Path = ROOT,
+    env: dict[str, str] | None = None,
 ) -> dict[str, float]:
     result = timed_process(
-        train_command(data_root, steps, out, f"seed={seed}", *overrides, checkout=checkout)
+        train_command(data_root, steps, out, f"seed={seed}", *overrides, checkout=checkout), env
     )
     metrics = json.loads((out / "metrics.json").read_text())
     return {
@@ -382,18 +400,22 @@ def gpu_fit_time(args: argparse.Namespace) -> None:
 
 def two_at_once(args: argparse.Namespace) -> None:
     """Steps/s of one run alone, then of two started together: the default thread policy, and fixed
-    threads (torch_threads=<cores>: no policy, as before it existed). Runs alternate."""
-    cores = os.cpu_count() or 1
-    variants = {
-        "default (thread policy)": (),
-        f"torch_threads={cores} (no policy)": (f"torch_threads={cores}",),
+    threads (torch_threads=<cores>: no policy); with --baseline, also that checkout's default. Runs alternate."""
+    cores = physical_cores()
+    variants: dict[str, tuple[tuple[str, ...], Path]] = {
+        "default (thread policy)": ((), ROOT),
+        f"torch_threads={cores} (no policy)": ((f"torch_threads={cores}",), ROOT),
     }
     if args.policy != "both":  # one of the two: half the runs
         variants = dict([list(variants.items())[args.policy == "fixed"]])
+    if args.baseline:
+        variants[f"baseline {Path(args.baseline).name} default"] = ((), Path(args.baseline).resolve())
 
-    def launch(out: Path, overrides: tuple[str, ...]) -> subprocess.Popen:
+    def launch(out: Path, overrides: tuple[str, ...], checkout: Path) -> subprocess.Popen:
         return subprocess.Popen(
-            train_command(args.data_root, args.steps, out, "test=false", "logger=none", *overrides),
+            train_command(
+                args.data_root, args.steps, out, "test=false", "logger=none", *overrides, checkout=checkout
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -402,16 +424,17 @@ def two_at_once(args: argparse.Namespace) -> None:
     pairs: dict[str, list[list[float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            for k, (name, overrides) in enumerate(variants.items()):
+            for k, (name, (overrides, checkout)) in enumerate(variants.items()):
                 out = Path(tmp) / f"solo{i}_{k}"
-                launch(out, overrides).wait()
+                launch(out, overrides, checkout).wait()
                 solo[name].append(loop_speed(out))
-                both = [launch(Path(tmp) / f"pair{i}_{k}_{j}", overrides) for j in range(2)]
+                both = [launch(Path(tmp) / f"pair{i}_{k}_{j}", overrides, checkout) for j in range(2)]
                 for process in both:
                     process.wait()
                 pairs[name].append([loop_speed(Path(tmp) / f"pair{i}_{k}_{j}") for j in range(2)])
     print(
-        f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json):"
+        f"{args.steps} steps each, {cores} cores, {args.repeats} rounds (medians; loop steps/s from metrics.json); "
+        f"cpu={cpu_model()} {'/'.join(cpu_isa())}:"
     )
     for name in variants:
         alone = statistics.median(solo[name])
@@ -520,12 +543,51 @@ def in_process(args: argparse.Namespace) -> None:
         print(f"first layer's forward GEMM alone: {backends}")
 
 
+def speed_layers() -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:
+    """Each speed layer of the default run -> the overrides and environment that run without it."""
+    return {
+        "hand-written gradients (vs autograd)": (("module.hand_written_gradients=false",), {}),
+        "50 steps per Lightning call (vs 1)": (("steps_per_call=1",), {}),
+        "thread policy (vs fixed threads)": ((f"torch_threads={physical_cores()}",), {}),
+        "MKL strict mode (vs MKL_CBWR=AUTO)": ((), {"MKL_CBWR": "AUTO"}),
+    }
+
+
+def ablation(args: argparse.Namespace) -> None:
+    """The default run against the same run with one speed layer off at a time, whole processes, alternating."""
+    layers = {name: (overrides, env, ROOT) for name, (overrides, env) in speed_layers().items()}
+    layers = {"default run": ((), {}, ROOT), **layers}
+    if args.baseline:  # a layer with no switch: a checkout without it
+        layers[f"checkout {Path(args.baseline).name}"] = ((), {}, Path(args.baseline).resolve())
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in layers}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            for k, (name, (overrides, env, checkout)) in enumerate(layers.items()):
+                out = Path(tmp) / f"{i}_{k}"
+                overrides = ("test=false", *overrides)
+                runs[name].append(ours(args.steps, 1, args.data_root, out, overrides, checkout, env))
+    print(
+        f"{args.steps} steps, seed 1, {args.repeats} alternating rounds (medians); cpu={cpu_model()} "
+        f"{'/'.join(cpu_isa())}, {physical_cores()} cores; torch={torch.__version__} lightning={L.__version__}"
+    )
+    print(f"{'':40s} {'loop steps/s':>12s} {'wall s':>8s}  {'layer buys: loop':>16s} {'whole':>7s}")
+    default = runs["default run"]
+    base_loop = statistics.median(r["loop_steps_per_s"] for r in default)
+    base_wall = statistics.median(r["wall_s"] for r in default)
+    for name, results in runs.items():
+        loop = statistics.median(r["loop_steps_per_s"] for r in results)
+        wall = statistics.median(r["wall_s"] for r in results)
+        buys = "" if name == "default run" else f"{base_loop / loop:15.3f}x {wall / base_wall:6.3f}x"
+        print(f"{name:40s} {loop:12.1f} {wall:8.1f}  {buys}")
+
+
 MODES = {  # subcommand -> (what it measures, function, needs the real MNIST)
     "in-process": ("the Lightning loop vs a plain PyTorch loop, in one process", in_process, False),
     "vs-tf1": ("whole processes: train.py vs the TF1 program", compare_with_tf1, True),
     "two-at-once": ("two train.py runs started together vs one alone", two_at_once, True),
     "beside-watcher": ("training alone vs beside evaluate.py watch=true interval=10", beside_watcher, True),
     "gpu": ("trainer=gpu whole processes: fit time, graph vs eager vs bf16", gpu_fit_time, True),
+    "ablation": ("the default run vs the same run with each speed layer off, alternating", ablation, True),
 }
 
 
@@ -559,7 +621,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     common.add_argument(
         "--baseline",
         default=None,
-        help="vs-tf1: also time this checkout's src/train.py (e.g. `git worktree add ../before <commit>`)",
+        help="vs-tf1, two-at-once, ablation: also time this checkout's src/train.py (`git worktree add ../before <commit>`)",
     )
     common.add_argument(
         "--policy",

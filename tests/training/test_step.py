@@ -31,7 +31,7 @@ def test_steps_per_call_changes_the_speed_only(synthetic_root, tmp_path):
     checkpoints and logged values at the same steps."""
     _, one, one_ckpt = _run(synthetic_root, tmp_path / "one", "steps_per_call=1")
     _, ten, ten_ckpt = _run(synthetic_root, tmp_path / "ten", "steps_per_call=10")
-    assert ten_ckpt["MNISTDataModule"] == {"batches_per_call": 10}
+    assert ten_ckpt["MNISTDataModule"] == {"steps_per_call": 10}
     assert one["step"] == ten["step"] == ten_ckpt["global_step"] == 60
     for name, tensor in one_ckpt["state_dict"].items():
         assert torch.equal(tensor, ten_ckpt["state_dict"][name]), name
@@ -114,14 +114,13 @@ def test_hand_written_gradients_train_like_autograd(hidden):
 def test_steps_per_call_divides_what_counts_in_steps(synthetic_root):
     """The run's steps per call: the largest number up to the setting that divides the epoch (20 steps here),
     the validation and logging intervals and max_steps; a resume keeps its checkpoint's; 1 for DDP."""
-    from mnist_lightning.training.run import steps_per_call
+    from mnist_lightning.training.stacking import steps_per_call
 
     data = MNISTDataModule(root=str(synthetic_root), download=False, val_size=200, batch_size=50)
 
     def chosen(*overrides, checkpoint=None):
-        return steps_per_call(
-            compose_train(small_run_overrides(synthetic_root, steps=60) + list(overrides)), data, checkpoint
-        )
+        cfg = compose_train(small_run_overrides(synthetic_root, steps=60) + list(overrides))
+        return steps_per_call(cfg, data.train_batches_per_epoch(), checkpoint)
 
     assert chosen() == 10
     assert chosen("trainer.max_steps=55") == 5
@@ -129,7 +128,8 @@ def test_steps_per_call_divides_what_counts_in_steps(synthetic_root):
     assert chosen("trainer.log_every_n_steps=7") == 1
     assert chosen("trainer=ddp_cpu") == 1
     assert chosen("+trainer.overfit_batches=3") == 1
-    assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 5}}) == 5
+    assert chosen(checkpoint={"MNISTDataModule": {"steps_per_call": 10}}) == 10
+    assert chosen(checkpoint={"MNISTDataModule": {"batches_per_call": 5}}) == 5  # the key's old name
     assert chosen(checkpoint={}) == 1  # written before steps_per_call: one step per call
     with pytest.raises(ConfigError, match="multiples of 4"):
-        chosen("trainer.val_check_interval=30", checkpoint={"MNISTDataModule": {"batches_per_call": 4}})
+        chosen("trainer.val_check_interval=30", checkpoint={"MNISTDataModule": {"steps_per_call": 4}})

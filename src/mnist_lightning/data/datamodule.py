@@ -21,7 +21,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     `val_images="first"` takes the first `val_size` training images as validation, like
     TensorFlow's `read_data_sets`; `val_images="random"` draws them with `val_seed`.
-    Training batches come `batches_per_call` at a time, stacked (set by training/run.py).
+    Training batches come `steps_per_call` at a time, stacked (training/stacking.py sets it).
     """
 
     def __init__(
@@ -42,7 +42,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self.val_set: tuple[torch.Tensor, torch.Tensor] | None = None
         self.test_set: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.batches_per_call = 1  # training batches per item: the steps of one training_step call
+        self.steps_per_call = 1  # training batches per item: the steps of one training_step call
         self._train_batcher: TensorBatcher | None = None
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -92,7 +92,7 @@ class MNISTDataModule(L.LightningDataModule):
             drop_last=True,
             rank=rank,
             world_size=world,
-            stack=self.batches_per_call,
+            stack=self.steps_per_call,
         )
         return self._train_batcher
 
@@ -104,10 +104,12 @@ class MNISTDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, int]:
         """Saved in checkpoints: a resumed run must group its steps the same way (Lightning counts calls)."""
-        return {"batches_per_call": self.batches_per_call}
+        return {"steps_per_call": self.steps_per_call}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self.batches_per_call = state.get("batches_per_call", 1)
+        self.steps_per_call = state.get(
+            "steps_per_call", state.get("batches_per_call", 1)
+        )  # named so until 0.2.0
 
     def _eval_batcher(self, split: str) -> TensorBatcher:
         rank, world = self._rank_and_world()

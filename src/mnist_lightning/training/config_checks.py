@@ -63,6 +63,8 @@ def validate_train_config(cfg: DictConfig) -> None:
         ("trainer.val_check_interval", lambda v: _is_int(v) and v > 0, "an integer number of steps > 0"),
         ("trainer.log_every_n_steps", lambda v: _is_int(v) and v > 0, "an integer > 0"),
         ("steps_per_call", lambda v: _is_int(v) and v > 0, "an integer > 0"),
+        ("module.hand_written_gradients", lambda v: isinstance(v, bool), "true or false"),
+        ("module.cuda_graph", lambda v: isinstance(v, bool), "true or false"),
         (
             "trainer.precision",
             lambda v: v is None,

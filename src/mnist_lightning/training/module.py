@@ -16,6 +16,7 @@ from mnist_lightning.training.ema import ExponentialMovingAverage
 from mnist_lightning.training.optimizers import build_optimizer
 from mnist_lightning.training.precision import training_dtype
 from mnist_lightning.training.schedule import build_lr_scheduler
+from mnist_lightning.training.stacking import steps_in
 from mnist_lightning.training.step import TutorialStep, choose_gradients, tutorial_loss
 
 EVAL_STAGES = ("val", "test", "tracked_test")
@@ -36,9 +37,8 @@ class MNISTClassifier(L.LightningModule):
     tutorial reads the weights before the step, i.e. the average here is one step
     "newer"; after 30k steps the difference is immaterial.
 
-    A training batch is a stack of consecutive batches (`data.batches_per_call`): `training_step`
-    runs one tutorial step (training/step.py) for each, so Lightning's fixed per-call cost is
-    shared by several steps; the steps, and their results, are the same for any stack size.
+    A training batch is a stack of `steps_per_call` consecutive batches (training/stacking.py):
+    `training_step` runs one tutorial step (training/step.py) for each.
     """
 
     def __init__(
@@ -51,6 +51,7 @@ class MNISTClassifier(L.LightningModule):
         ema_decay: float | None = 0.99,
         precision: str = "fp32",
         cuda_graph: bool = True,
+        hand_written_gradients: bool = True,
     ) -> None:
         super().__init__()
         if precision not in COMPUTE_DTYPES:
@@ -93,6 +94,7 @@ class MNISTClassifier(L.LightningModule):
             self.device,
             single_process,
             self.hparams.cuda_graph,
+            hand_written=self.hparams.hand_written_gradients,
             backward=self.manual_backward,
         )
         self.step = TutorialStep(self.net, self.optimizers(), self.lr_schedulers(), self.ema, gradients)
@@ -105,7 +107,7 @@ class MNISTClassifier(L.LightningModule):
         """
         stacked_images, stacked_labels = batch
         steps_left = self.trainer.max_steps - self.global_step
-        log_every = self.trainer.log_every_n_steps * len(stacked_images)  # in steps
+        log_every = self.trainer.log_every_n_steps * steps_in(batch)  # Lightning counts calls; this, steps
         logged = None
         for images, labels in zip(stacked_images[:steps_left], stacked_labels[:steps_left]):
             step = self.global_step

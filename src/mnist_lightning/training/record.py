@@ -51,7 +51,7 @@ def what_ran(trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
     threads = torch.get_num_threads()
     return {
         "compute_dtype": DTYPE_NAMES[module.compute_dtype],
-        "steps_per_call": trainer.datamodule.batches_per_call if trainer.datamodule else 1,
+        "steps_per_call": trainer.datamodule.steps_per_call if trainer.datamodule else 1,
         "cpu_threads": threads,
         "threads_used": sorted(governor.thread_counts) if governor else [threads],
         "thread_switches": governor.switches if governor else 0,

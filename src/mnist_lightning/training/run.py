@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import signal
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from mnist_lightning.console import quiet_console
 from mnist_lightning.data.datamodule import MNISTDataModule
-from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.machine import physical_cores
+from mnist_lightning.training import stacking
 from mnist_lightning.training.callbacks import TrainingDiverged
 from mnist_lightning.training.config_checks import validate_train_config
 from mnist_lightning.training.record import RunRecord
@@ -35,30 +35,6 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
-def steps_per_call(cfg: DictConfig, datamodule: MNISTDataModule, checkpoint: dict[str, Any] | None) -> int:
-    """Tutorial steps per `training_step` call, up to `steps_per_call`: a resumed run keeps its checkpoint's
-    (Lightning counts calls); else the largest number dividing the setting, the steps of an epoch, the
-    validation and logging intervals and `max_steps`, so all of them fall on the same steps; 1 with several
-    processes or `overfit_batches` (both count batches per call)."""
-    trainer = cfg.trainer
-    if checkpoint is not None:
-        steps = checkpoint.get(type(datamodule).__qualname__, {}).get("batches_per_call", 1)
-        if trainer.val_check_interval % steps or trainer.log_every_n_steps % steps:
-            raise ConfigError(
-                f"ckpt_path: this run took {steps} steps per call, so it resumes with trainer.val_check_interval "
-                f"and trainer.log_every_n_steps that are multiples of {steps} (now {trainer.val_check_interval} "
-                f"and {trainer.log_every_n_steps})"
-            )
-        return steps
-    if str(trainer.get("strategy", "auto")).startswith("ddp") or trainer.get("devices", 1) != 1:
-        return 1
-    if trainer.get("overfit_batches"):
-        return 1
-    intervals = (trainer.val_check_interval, trainer.log_every_n_steps, trainer.max_steps)
-    intervals += (datamodule.train_batches_per_epoch(),)
-    return math.gcd(cfg.steps_per_call, *intervals)
-
-
 def build(
     cfg: DictConfig,
     callbacks: list[L.Callback] | None = None,
@@ -66,18 +42,14 @@ def build(
     checkpoint: dict[str, Any] | None = None,
 ) -> tuple[MNISTDataModule, L.LightningModule, L.Trainer]:
     """DataModule, LightningModule and Trainer from the config (plain-type hparams via `_convert_`),
-    with the config's callbacks and `callbacks`.
-
-    Lightning counts `training_step` calls; the config counts steps: each call runs
-    `datamodule.batches_per_call` of them, so the trainer's intervals are divided by that.
-    """
+    with the config's callbacks and `callbacks`; several steps per Lightning call (training/stacking.py)."""
     datamodule = datamodule or instantiate(cfg.data, _convert_="all")
-    datamodule.batches_per_call = steps = steps_per_call(cfg, datamodule, checkpoint)
+    steps = stacking.steps_per_call(cfg, datamodule.train_batches_per_epoch(), checkpoint)
+    datamodule.steps_per_call = steps
     module = instantiate(cfg.module, _convert_="all")
     trainer = instantiate(
         cfg.trainer,
-        val_check_interval=cfg.trainer.val_check_interval // steps,
-        log_every_n_steps=cfg.trainer.log_every_n_steps // steps,
+        **stacking.lightning_intervals(cfg, steps),
         callbacks=[*instantiate_all(cfg.get("callbacks")), *(callbacks or [])],
         logger=instantiate_all(cfg.get("logger")) or False,
     )
@@ -146,6 +118,7 @@ EXIT_DIVERGED = 3
 def app(cfg: DictConfig) -> float:
     """The train program: one run in Hydra's run folder. Returns what a sweeper (Optuna) maximises:
     `optimized_metric` of the run's record (the final validation accuracy); 0 for a diverged run."""
+    quiet_console()
     output_dir = hydra_output_dir()
     save_resolved_config(cfg, output_dir)
     record = train(cfg, output_dir)

@@ -87,11 +87,12 @@ def choose_gradients(
     single_process: bool,
     cuda_graph: bool = True,
     backward: Callable[[torch.Tensor], Any] = torch.Tensor.backward,
+    hand_written: bool = True,
 ) -> Gradients:
     """How this run computes its gradients, chosen once: hand-written on one process (its GEMMs in
     `dtype`; captured as a CUDA graph on a GPU), else plain autograd through `backward` (DDP's
-    gradient sync hooks into it)."""
-    if not (single_process and hand_written_supported(net)):
+    gradient sync hooks into it, and `hand_written=False` asks for it)."""
+    if not (hand_written and single_process and hand_written_supported(net)):
         return partial(autograd_gradients, net, backward=backward)
     gradients = partial(mlp_loss_and_gradients, net, dtype=dtype)
     if cuda_graph and device.type == "cuda":

@@ -29,6 +29,7 @@ import lightning as L
 import torch
 
 from mnist_lightning.machine import physical_cores
+from mnist_lightning.training.stacking import first_step
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def same_bits_on(thread_counts: Sequence[int], compute: Callable[[], Sequence[to
 def step_gradients(pl_module: L.LightningModule, batch: Any) -> Callable[[], list[torch.Tensor]]:
     """The run's own training loss and gradients for the first batch of a training item (as the
     module's step computes them), leaving the parameters' `.grad` as they were."""
-    images, labels = (t[0].clone() for t in batch)  # an item is a stack of batches: keep only the first
+    images, labels = first_step(batch)
 
     def compute() -> list[torch.Tensor]:
         params = [p for p in pl_module.parameters() if p.requires_grad]  # not the moving average's
