@@ -220,44 +220,53 @@ def huge_png(width: int, height: int) -> bytes:
     return load_benchmark("hostile_requests.py").png_declaring(width, height)
 
 
-@contextlib.contextmanager
-def serving(ckpt: Path, log: Path, *overrides: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`python src/serve.py ckpt=... port=<free>` as a user starts it, until its health answers;
-    (the process, its URL) inside, stopped after. Its console goes to `log`."""
+def free_port() -> int:
     import socket
-    import urllib.request
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(command: list[str], probe_url: str, log: Path) -> Iterator[subprocess.Popen]:
+    """A server process as a user starts it, until `probe_url` answers; stopped after. Its console goes to `log`."""
+    import urllib.request
+
     with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(PROJECT_ROOT / "src" / "serve.py"),
-                f"ckpt={ckpt}",
-                f"port={port}",
-                f"hydra.run.dir={log.parent}",
-                *overrides,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
     try:
         while True:
             try:
-                urllib.request.urlopen(f"{url}/api/health", timeout=2).read()
+                urllib.request.urlopen(probe_url, timeout=2).read()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"the server did not start:\n{log.read_text()[-3000:]}") from None
                 time.sleep(0.2)
-        yield process, url
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(ckpt: Path, log: Path, *overrides: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`python src/serve.py ckpt=... port=<free>` as a user starts it, until its health answers;
+    (the process, its URL) inside, stopped after. Its console goes to `log`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "src" / "serve.py"),
+        f"ckpt={ckpt}",
+        f"port={port}",
+        f"hydra.run.dir={log.parent}",
+        *overrides,
+    ]
+    with server(command, f"{url}/api/health", log) as process:
+        yield process, url
 
 
 def load_benchmark(script: str) -> Any:
