@@ -22,7 +22,6 @@ PAGES = [
     ),
 ]
 HYDRA_PROGRAMS = {"train", "evaluate", "export", "predict", "serve"}
-REPO_PATH = re.compile(r"^(\.\./shared|outputs|conf|src|docs|benchmarks|tests|requirements)[\w./-]*")
 MAKES = (
     "hydra.run.dir=",
     "hydra.sweep.dir=",
@@ -82,16 +81,31 @@ COMMANDS = all_commands()
 
 
 def named_paths(words: list[str]) -> list[str]:
+    """The relative paths a command names: arguments and values holding a '/' (`ckpt=outputs/tutorial`,
+    `@docs/digits/7.png`), not URLs, absolute paths, the home folder, config groups or placeholders."""
     paths = []
     for word in words:
         value = word.split("=", 1)[1] if "=" in word and not word.startswith(("-", "/")) else word
-        value = value.strip("'\"")
+        value = value.strip("'\"").removeprefix("@")
         if "<" in value or "..." in value.replace("../", "") or "*" in value:
             continue  # a placeholder, e.g. outputs/<run>
-        match = REPO_PATH.match(value)
-        if match:
-            paths.append(match.group(0).rstrip("/"))
+        if "/" not in value or ":" in value or value.startswith(("/", "~", "-")) or set(value) & set("{[$ "):
+            continue
+        if "=" in word and word.split("=", 1)[0].startswith("hydra/") or word.startswith("hydra/"):
+            continue  # a config group, hydra/launcher=joblib
+        paths.append(value.rstrip("/"))
     return paths
+
+
+CHECKPOINT_KEYS = ("ckpt=", "ckpt_path=", "init_from=", "--ckpt", "--run")
+MODEL_FILES = ("*.ckpt", "*.pt2", "*.onnx")
+
+
+def named_models(words: list[str]) -> list[str]:
+    """The paths a command reads a model from (`ckpt=`, `--ckpt DIR`, ...)."""
+    models = [w.split("=", 1)[1].strip("'\"") for w in words if w.startswith(CHECKPOINT_KEYS) and "=" in w]
+    models += [words[i + 1].strip("'\"") for i, w in enumerate(words[:-1]) if w in ("--ckpt", "--run")]
+    return [m for m in models if "<" not in m]
 
 
 def made_by(words: list[str]) -> list[str]:
@@ -112,17 +126,24 @@ def test_the_pages_hold_commands():
 
 
 def test_every_path_a_command_names_exists_or_an_earlier_command_makes_it():
+    """Also: a folder a model is read from (`ckpt=`, `--ckpt`) holds one, unless an earlier command makes it."""
     made: set[str] = set()
     missing = []
     for page, n, words, fails in COMMANDS:
         if fails:
             continue  # shown failing, possibly on purpose for a missing path
+
+        def earlier(path: str, words: list[str] = words) -> bool:
+            return any(path == m or path.startswith(m + "/") for m in made) or path in made_by(words)
+
         for path in named_paths(words):
-            exists = (PROJECT_ROOT / path).exists() or any(
-                path == m or path.startswith(m + "/") for m in made
-            )
-            if not exists and path not in made_by(words):
-                missing.append(f"{page} command {n}: {path} ({' '.join(words)[:100]})")
+            if not (PROJECT_ROOT / path).exists() and not earlier(path):
+                missing.append(f"{page} command {n}: {path} does not exist ({' '.join(words)[:100]})")
+        for model in named_models(words):
+            found = PROJECT_ROOT / model
+            holds = found.is_file() or any(next(found.rglob(pattern), None) for pattern in MODEL_FILES)
+            if found.exists() and not holds and not earlier(model):
+                missing.append(f"{page} command {n}: {model} holds no model ({' '.join(words)[:100]})")
         made.update(m.rstrip("/") for m in made_by(words))
     assert not missing, "\n".join(missing)
 
