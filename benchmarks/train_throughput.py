@@ -23,7 +23,7 @@
 5. `ablation`: whole processes, the default run against the same run with each speed layer off, one
    at a time, alternating: what each layer buys on the CPU at hand (docs/speed.md's table).
 
-    python benchmarks/train_throughput.py ablation --steps 10000 --repeats 3 --data-root ../shared/datasets/mnist
+    python benchmarks/train_throughput.py ablation --steps 8000 --repeats 4 --data-root ../shared/datasets/mnist [--baseline ../no-layer]
 
 6. `gpu`: `train.py trainer=gpu` whole processes: the CUDA-graph step, the eager step
    (module.cuda_graph=false) and precision=bf16; fit time (validation included) and loop steps/s.
@@ -554,31 +554,42 @@ def speed_layers() -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:
 
 
 def ablation(args: argparse.Namespace) -> None:
-    """The default run against the same run with one speed layer off at a time, whole processes, alternating."""
+    """The default run against the same run with one speed layer off at a time, whole processes. Each
+    round runs all of them, starting one further along (the VM's speed drifts within a round), and a
+    layer's figure is the median over rounds of the default's speed over its own in that round."""
     layers = {name: (overrides, env, ROOT) for name, (overrides, env) in speed_layers().items()}
     layers = {"default run": ((), {}, ROOT), **layers}
     if args.baseline:  # a layer with no switch: a checkout without it
         layers[f"checkout {Path(args.baseline).name}"] = ((), {}, Path(args.baseline).resolve())
+    names = list(layers)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in layers}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            for k, (name, (overrides, env, checkout)) in enumerate(layers.items()):
+            for k in range(len(names)):
+                name = names[(i + k) % len(names)]
+                overrides, env, checkout = layers[name]
                 out = Path(tmp) / f"{i}_{k}"
-                overrides = ("test=false", *overrides)
-                runs[name].append(ours(args.steps, 1, args.data_root, out, overrides, checkout, env))
+                runs[name].append(
+                    ours(args.steps, 1, args.data_root, out, ("test=false", *overrides), checkout, env)
+                )
     print(
-        f"{args.steps} steps, seed 1, {args.repeats} alternating rounds (medians); cpu={cpu_model()} "
+        f"{args.steps} steps, seed 1, {args.repeats} rotated rounds (medians); cpu={cpu_model()} "
         f"{'/'.join(cpu_isa())}, {physical_cores()} cores; torch={torch.__version__} lightning={L.__version__}"
     )
-    print(f"{'':40s} {'loop steps/s':>12s} {'wall s':>8s}  {'layer buys: loop':>16s} {'whole':>7s}")
+    print(f"{'':40s} {'loop steps/s':>12s} {'wall s':>8s}  {'layer buys: loop':>16s} {'whole':>7s}  (rounds)")
     default = runs["default run"]
-    base_loop = statistics.median(r["loop_steps_per_s"] for r in default)
-    base_wall = statistics.median(r["wall_s"] for r in default)
     for name, results in runs.items():
         loop = statistics.median(r["loop_steps_per_s"] for r in results)
         wall = statistics.median(r["wall_s"] for r in results)
-        buys = "" if name == "default run" else f"{base_loop / loop:15.3f}x {wall / base_wall:6.3f}x"
-        print(f"{name:40s} {loop:12.1f} {wall:8.1f}  {buys}")
+        if name == "default run":
+            print(f"{name:40s} {loop:12.1f} {wall:8.1f}")
+            continue
+        loop_ratios = [d["loop_steps_per_s"] / r["loop_steps_per_s"] for d, r in zip(default, results)]
+        wall_ratios = [r["wall_s"] / d["wall_s"] for d, r in zip(default, results)]
+        print(
+            f"{name:40s} {loop:12.1f} {wall:8.1f}  {statistics.median(loop_ratios):15.3f}x "
+            f"{statistics.median(wall_ratios):6.3f}x  ({', '.join(f'{x:.2f}' for x in wall_ratios)})"
+        )
 
 
 MODES = {  # subcommand -> (what it measures, function, needs the real MNIST)

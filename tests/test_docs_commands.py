@@ -112,8 +112,8 @@ def made_by(words: list[str]) -> list[str]:
     made = [w.split("=", 1)[1].strip("'\"") for w in words if w.startswith(MAKES)]
     if words[:2] == ["python", "src/export.py"]:
         made += [f"{w.split('=', 1)[1]}/export" for w in words if w.startswith("ckpt=")]
-    if words[0] == "cp":
-        made.append(words[-1])
+    if words[0] == "cp" or words[:3] == ["git", "worktree", "add"]:
+        made.append(words[-1] if words[0] == "cp" else words[3])
     return made
 
 

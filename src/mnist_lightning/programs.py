@@ -10,7 +10,6 @@ run the same files.
 from __future__ import annotations
 
 import functools
-import gc
 import importlib
 import runpy
 import sys
@@ -54,9 +53,6 @@ def launch(main: Callable[[], Any], config_name: str) -> None:
     sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
     setup_hydra(sys.argv[1:])
     run_hydra_app(main, config_name)
-    # The program is done: let the interpreter exit without garbage-collecting the torch, Lightning
-    # and Hydra objects one by one (a visible share of a short run: docs/speed.md); exit handlers still run.
-    gc.freeze()
 
 
 def job(program: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
