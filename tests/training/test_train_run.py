@@ -138,15 +138,17 @@ def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, s
     assert_resumes_bitwise(synthetic_root, tmp_path, run / "checkpoints" / "last.ckpt", target, "test=false")
 
 
-def stop_with(synthetic_root, run, sig: signal.Signals, step: int, times: int) -> subprocess.CompletedProcess:
-    """A run (validating every 20 steps, 10 steps per call) sent `sig` `times` times once the stack
+def stop_with(
+    synthetic_root, run, sig: signal.Signals, step: int, times: int, val_every: int = 20
+) -> subprocess.CompletedProcess:
+    """A run (validating every `val_every` steps, 10 steps per call) sent `sig` `times` times once the stack
     starting at `step` is handed out, before it is trained (tests/training/presses.py)."""
     return subprocess.run(
         [
             sys.executable,
             str(PROJECT_ROOT / "src" / "train.py"),
             *small_run_overrides(synthetic_root, run, steps=1000),
-            "trainer.val_check_interval=20",
+            f"trainer.val_check_interval={val_every}",
             "+callbacks.signal._target_=tests.training.presses.SignalAt",
             f"+callbacks.signal.step={step}",
             f"+callbacks.signal.signal_name={sig.name}",
@@ -273,3 +275,18 @@ def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthet
         )
     assert metrics["step"] == 80 and [h["step"] for h in metrics["history"]] == [80]
     assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in caplog.text
+
+
+def test_a_run_resumed_into_its_own_folder_ends_with_last_ckpt_at_its_end(synthetic_root, tmp_path):
+    """Stopped before its first validation, only the checkpoint saved on SIGTERM exists, unknown to
+    ModelCheckpoint's bookkeeping; resumed into the same folder, the run must overwrite it (not step
+    aside to last-v1.ckpt), so a later `ckpt_path=<run>` finds the end."""
+    run = tmp_path / "run"
+    stopped = stop_with(synthetic_root, run, signal.SIGTERM, step=50, times=1, val_every=100)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stdout[-3000:]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 60
+    overrides = small_run_overrides(synthetic_root, run, steps=100) + ["trainer.val_check_interval=100"]
+    record = train(compose_train([*overrides, f"ckpt_path={run}", "test=false"]), run)
+    assert record["step"] == 100
+    assert sorted(p.name for p in (run / "checkpoints").glob("last*.ckpt")) == ["last.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 100
