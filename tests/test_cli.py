@@ -2,11 +2,23 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import mlflow_overrides, run_script, small_run_overrides, sweep_overrides
+from mnist_lightning.hydra_setup import PROJECT_ROOT
+from tests.helpers import (
+    ctrl_c_by_default,
+    mlflow_overrides,
+    run_script,
+    small_run_overrides,
+    sweep_overrides,
+)
 
 
 def test_multirun_sweeps_lr_into_separate_job_folders_and_one_mlflow_experiment(synthetic_root, tmp_path):
@@ -227,3 +239,31 @@ def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):
     predicted = run_script("predict.py", f"ckpt={trained_run}", f"inputs={tmp_path / 'x'}", cwd=tmp_path)
     assert predicted.returncode == 2  # the folder holds no image
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"] and not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("program", ["evaluate", "serve"])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(program, trained_run, tmp_path):
+    """Ctrl-C while the program imports torch or loads its model (outside training's own handling):
+    one line, exit 130, no traceback."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "src" / f"{program}.py"),
+            f"ckpt={trained_run}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
+    )
+    maps, deadline = Path(f"/proc/{process.pid}/maps"), time.monotonic() + 60
+    while "libtorch" not in maps.read_text() and time.monotonic() < deadline:  # inside the program's imports
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert (
+        "Traceback" not in stderr
+        and stderr.strip().splitlines()[-1] == "interrupted (Ctrl-C): nothing more was done"
+    )

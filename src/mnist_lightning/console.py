@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
 import sys
 import warnings
@@ -25,6 +26,7 @@ from mnist_lightning.hydra_setup import (
 T = TypeVar("T")
 log = logging.getLogger("mnist_lightning")
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
 _task_started = False  # set once Hydra has made the run folder and handed us the config
 
 # Lightning's console lines that say nothing about this run (hardware it will not use, adverts).
@@ -158,7 +160,7 @@ def explain_config_error(exc: BaseException, config_name: str | None) -> str:
 def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> None:
     """Call a @hydra.main function; errors that happen before or around the task (a run folder
     that cannot be created, a config that does not compose, an unknown key) become one
-    'error: ...' line, exit 2.
+    'error: ...' line, exit 2, and a Ctrl-C one line, exit 130.
 
     Hydra would print them as a trimmed traceback; with HYDRA_FULL_ERROR=1 (set here unless the
     user set it) it re-raises them to us instead. Other exceptions keep their full traceback.
@@ -168,6 +170,14 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
     user_wants_traceback = let_config_errors_reach_the_caller()
     try:
         main()
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handling (imports, loading, start-up, exit)
+        if user_wants_traceback:
+            raise
+        print("interrupted (Ctrl-C): nothing more was done", file=sys.stderr)
+        logging.shutdown()  # the log files are complete; then no exit handler prints after the line
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except (HydraException, OmegaConfBaseException) as exc:
         if user_wants_traceback:
             raise
