@@ -8,11 +8,15 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mnist_lightning.data import MNISTDataModule
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.persistence.checkpoints import load_checkpoint
+from mnist_lightning.persistence.export_run import export
 from mnist_lightning.persistence.restore import mlp_from_checkpoint
-from tests.helpers import run_script
+from tests.helpers import compose_config, run_script
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +92,23 @@ def test_structure_json_is_readable_and_complete(exported, trained_run):
 def test_bad_format_is_a_clear_error(trained_run, tmp_path):
     result = run_script("export.py", f"ckpt={trained_run}", "format=tflite", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "invalid config value format='tflite'" in result.stderr + result.stdout
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(alphabet=st.sampled_from("ab./\\-_ ~"), max_size=12)
+    | st.sampled_from(["..", "../../escape", "/tmp/x", ""])
+)
+def test_an_export_name_never_writes_outside_export_dir(trained_run, tmp_path, name):
+    """Any `name=`: the files land in export_dir, or it is refused with one error naming the key."""
+    out = tmp_path / f"case{abs(hash(name))}" / "export"
+    cfg = compose_config("export", [f"ckpt={trained_run}", "format=json", f"export_dir={out}"])
+    cfg.name = name
+    before = set(tmp_path.rglob("*"))
+    try:
+        written = export(cfg)
+    except ConfigError as exc:
+        assert str(exc).startswith("invalid config value name=")
+        assert set(tmp_path.rglob("*")) <= before | {out, out.parent}  # nothing written
+        return
+    assert [p.parent for p in written.values()] == [out] and written["json"].name == f"{name}.json"

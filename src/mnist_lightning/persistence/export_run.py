@@ -35,6 +35,11 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     formats = FORMATS if cfg.format == "all" else (cfg.format,)
     if any(f not in FORMATS for f in formats):
         raise invalid_value("format", cfg.format, f"one of {[*FORMATS, 'all']}")
+    stem = str(cfg.name)
+    if (
+        not stem or stem in (".", "..") or Path(stem).name != stem
+    ):  # a file name, never a path out of export_dir
+        raise invalid_value("name", cfg.name, "a file name without folders (the files go into export_dir)")
     path = resolve_checkpoint(required(cfg, "ckpt"))
     net, checkpoint, weights = load_mlp(path, cfg.weights)
     if cfg.export_dir:
@@ -45,7 +50,6 @@ def export(cfg: DictConfig) -> dict[str, Path]:
     else:
         out = Path(run_folder_of(path)) / "export"
     out.mkdir(parents=True, exist_ok=True)
-    stem = cfg.name
     written: dict[str, Path] = {}
     if "pt2" in formats:
         written["pt2"] = export_pt2(net, out / f"{stem}.pt2")
