@@ -173,6 +173,18 @@ def run_script(
     )
 
 
+def start_script(script: str, *args: str, stderr: int = subprocess.STDOUT) -> subprocess.Popen:
+    """Start `python src/<script> args...` as a user would, text output piped, with Ctrl-C (SIGINT)
+    acting as at a terminal even when the suite runs in the background (`ctrl_c_by_default`)."""
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "src" / script), *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
+    )
+
+
 def train_small_run(data_root: Path, output_dir: Path, *extra: str, steps: int = 60) -> dict:
     """A real (seconds-long) training run in-process; returns its metrics record."""
     from mnist_lightning.training.run import train

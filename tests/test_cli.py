@@ -4,19 +4,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from mnist_lightning.hydra_setup import PROJECT_ROOT
 from tests.helpers import (
-    ctrl_c_by_default,
     mlflow_overrides,
     run_script,
     small_run_overrides,
+    start_script,
     sweep_overrides,
 )
 
@@ -245,17 +243,8 @@ def test_predict_and_export_leave_no_run_folder(trained_run, tmp_path):
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(program, trained_run, tmp_path):
     """Ctrl-C while the program imports torch or loads its model (outside training's own handling):
     one line, exit 130, no traceback."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "src" / f"{program}.py"),
-            f"ckpt={trained_run}",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
+    process = start_script(
+        f"{program}.py", f"ckpt={trained_run}", f"hydra.run.dir={tmp_path}", stderr=subprocess.PIPE
     )
     maps, deadline = Path(f"/proc/{process.pid}/maps"), time.monotonic() + 60
     while "libtorch" not in maps.read_text() and time.monotonic() < deadline:  # inside the program's imports

@@ -21,9 +21,9 @@ from mnist_lightning.training.run import train
 from tests.helpers import (
     compose_config,
     compose_train,
-    ctrl_c_by_default,
     run_script,
     small_run_overrides,
+    start_script,
     wait_for,
 )
 
@@ -126,20 +126,13 @@ def test_watch_skips_a_checkpoint_pruned_between_listing_and_loading(trained_run
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_stopping_the_watcher_keeps_every_evaluation_made(trained_run, tmp_path, stop):
     output = tmp_path / "watch.json"
-    watcher = subprocess.Popen(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "src" / "evaluate.py"),
-            f"ckpt={trained_run / 'checkpoints'}",
-            "watch=true",
-            "interval=60",
-            f"results_file={output}",
-            f"hydra.run.dir={tmp_path / 'eval'}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
+    watcher = start_script(
+        "evaluate.py",
+        f"ckpt={trained_run / 'checkpoints'}",
+        "watch=true",
+        "interval=60",
+        f"results_file={output}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and watcher.poll() is None:  # the three checkpoints, then it waits 60 s

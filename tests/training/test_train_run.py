@@ -13,7 +13,14 @@ from mnist_lightning.hydra_setup import PROJECT_ROOT
 from mnist_lightning.persistence.restore import mlp_from_checkpoint
 from mnist_lightning.training import MNISTClassifier
 from mnist_lightning.training.run import train
-from tests.helpers import compose_train, ctrl_c_by_default, small_run_overrides, split_of_run, wait_for
+from tests.helpers import (
+    compose_train,
+    ctrl_c_by_default,
+    small_run_overrides,
+    split_of_run,
+    start_script,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,13 +123,7 @@ def test_resume_mid_epoch_is_bitwise_identical_to_an_uninterrupted_run(synthetic
 def test_interrupt_saves_a_resumable_last_checkpoint(synthetic_root, tmp_path, sig):
     run = tmp_path / "run"
     overrides = small_run_overrides(synthetic_root, run, steps=100000) + ["trainer.val_check_interval=20"]
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), *overrides],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
-    )
+    process = start_script("train.py", *overrides)
     wait_for(run / "checkpoints" / "step000040.ckpt", process)
     process.send_signal(sig)
     output, _ = process.communicate(timeout=60)
