@@ -188,13 +188,15 @@ def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> None:
     write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def parallel_jobs() -> int:
-    """How many jobs of this sweep run at once on this machine (joblib's n_jobs; 1 otherwise)."""
+def parallel_jobs(launcher: Any = None) -> int:
+    """How many jobs of this sweep run at once on this machine (joblib's n_jobs; 1 otherwise);
+    `launcher`: a sweep's `hydra.launcher` config, else the running job's."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not in_multirun():
-        return 1
-    launcher = HydraConfig.get().launcher
+    if launcher is None:
+        if not in_multirun():
+            return 1
+        launcher = HydraConfig.get().launcher
     if "Joblib" not in str(launcher.get("_target_", "")):
         return 1
     n_jobs = launcher.get("n_jobs") or 1

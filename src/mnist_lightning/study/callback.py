@@ -1,22 +1,37 @@
-"""Hydra callback: write the sweep's report into the sweep folder when a multirun ends."""
+"""Hydra callback: time the multirun, and write the sweep's report into its folder when it ends."""
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mnist_lightning.hydra_setup import command_name
+from mnist_lightning.hydra_setup import command_name, parallel_jobs
 
 log = logging.getLogger(__name__)
 
+SWEEP_TIME_FILE = "sweep_time.json"  # what the whole sweep cost; results.md quotes it
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
 
 class StudyReport(Callback):
-    """After every multirun: the report; after an Optuna search, first re-train its best configuration."""
+    """After every multirun: its wall time (`sweep_time.json`), then the report; after an Optuna search,
+    first re-train its best configuration."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._started, self._started_at = time.perf_counter(), utc_now()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnist_lightning.io import write_json
+        from mnist_lightning.machine import cpu_isa, cpu_model
         from mnist_lightning.study.report import write_report
         from mnist_lightning.study.search import is_search, retrain_best
 
@@ -26,6 +41,17 @@ class StudyReport(Callback):
             seeds = settings.get("retrain_best_seeds") or 0
             if is_search(sweep) and seeds:
                 retrain_best(sweep, seeds)
+            if getattr(self, "_started", None) is not None:
+                write_json(
+                    Path(sweep) / SWEEP_TIME_FILE,
+                    {
+                        "started_at": self._started_at,
+                        "finished_at": utc_now(),
+                        "wall_s": round(time.perf_counter() - self._started, 1),
+                        "jobs_at_once": parallel_jobs(config.hydra.launcher),
+                        "cpu": f"{cpu_model()} ({', '.join(cpu_isa())})",
+                    },
+                )
             write_report(sweep, settings.get("reference"))
         except Exception as exc:  # noqa: BLE001 - the jobs' own results are already safe on disk
             log.warning(
