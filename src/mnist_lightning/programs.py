@@ -115,10 +115,13 @@ def serve() -> None:
 REPORT_EXAMPLES = """examples:
   {report} outputs/multirun/2026-11-26/10-00-00
   {report} outputs/multirun/comparison/2026-11-26/10-00-00 --reference variant=no_ema
-  {report} outputs/lr-sweep-2026-11-26 --reference lr=0.8
+  {report} outputs/lr-sweep-2026-11-26 --reference lr=0.8 --rewrite
+  {report} outputs/study-2026-12-03/mnist --tf1 outputs/study-2026-12-03/tf1-mnist/summary.jsonl \\
+      --harder outputs/study-2026-12-03/fashion_mnist --margin 0.001
 
-writes results.csv/.md (a row per configuration, Δ vs the reference with a 95% CI), the figures
-that fit the sweep, correlation.json; exit 0, or 2 with one error line."""
+writes results.csv/.md (a row per configuration, Δ vs the reference, paired by seed and unpaired, with
+95% CIs and a verdict), the figures that fit the sweep, correlation.json; a folder that already has a
+results.md gets it printed, not replaced, unless --rewrite; exit 0, or 2 with one error line."""
 
 
 def report() -> None:
@@ -137,18 +140,39 @@ def report() -> None:
         help="the configuration differences are measured against, e.g. lr=0.1 "
         "(default: the first configuration of the sweep)",
     )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        help="a difference whose 95%% interval lies within ±margin 'matters little' (default 0.001: 0.1 points)",
+    )
+    parser.add_argument("--tf1", help="the TF1 program's summary.jsonl (benchmarks/tf1_study.py): its column")
+    parser.add_argument("--harder", help="the same study on a harder dataset: judges the tutorial's claim 2")
+    parser.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="replace an existing results.md and its figures (without it, an existing report is only printed)",
+    )
     args = parser.parse_args()  # unknown flags: a usage line and exit 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     quiet_console()
 
     def write() -> None:
+        from mnist_lightning.study.aggregate import MARGIN
+        from mnist_lightning.study.report import build_report, write_report
 
-        from mnist_lightning.study.report import write_report
-
+        margin = MARGIN if args.margin is None else args.margin
+        if not 0 <= margin < 1:
+            raise UserError(f"--margin {margin}: give an accuracy difference in [0, 1), e.g. 0.001")
+        options = (args.reference, margin, args.tf1, args.harder)
         try:
-            write_report(args.sweep, args.reference)
+            if (Path(args.sweep) / "results.md").is_file() and not args.rewrite:
+                print(build_report(args.sweep, *options)["text"])
+                logging.getLogger(__name__).info(
+                    "%s/results.md exists and is left as it is; --rewrite replaces it", args.sweep
+                )
+                return
+            print(write_report(args.sweep, *options)["text"])
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from exc
-        print((Path(args.sweep) / "results.md").read_text())
 
     run_reporting_errors(write)

@@ -92,7 +92,7 @@ def test_the_study_reads_as_before_with_differences_to_all(study):
         metrics["no_hidden"]["test_acc"] - metrics["all"]["test_acc"]
     )
     table = (study / "results.md").read_text()
-    assert table.startswith("| variant | seeds |") and "Δ test acc vs all [95% CI]" in table
+    assert table.startswith("| variant | seeds |") and "Δ vs all, paired [95% CI]" in table
     assert "| all | 1/1 |" in table and "reference" in table and "(1 seed: no interval)" in table
     assert f"{metrics['all']['test_acc']:.4f}" in table and "Pearson correlation" in table
     for name in ("comparison.png", "curves.png", "val_vs_test.png"):
@@ -172,7 +172,7 @@ def test_a_diverged_configuration_is_marked_not_averaged(lr_sweep):
     assert diverged["diverged"] == "2" and diverged["completed"] == "0" and diverged["test_acc_mean"] == ""
     assert "seed 1 diverged at step" in diverged["notes"] and "seed 2 diverged at step" in diverged["notes"]
     table = (lr_sweep / "results.md").read_text()
-    assert "| 1000000.0 | 0/2 | diverged |" in table and "Δ test acc vs lr=0.1" in table
+    assert "| 1000000.0 | 0/2 | diverged |" in table and "Δ vs lr=0.1, paired" in table
     assert_png(lr_sweep / "accuracy_vs_lr.png")  # numeric key: accuracy against the value, diverged marked
     assert not (lr_sweep / "comparison.png").exists()
 

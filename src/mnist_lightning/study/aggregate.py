@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
 from mnist_lightning.errors import ConfigError
 from mnist_lightning.study.runs import Run
-from mnist_lightning.study.stats import mean, pearson, std, summary, welch_interval
+from mnist_lightning.study.stats import (
+    mean,
+    paired_interval,
+    pearson,
+    seeds_to_decide,
+    std,
+    summary,
+    verdict,
+    welch_interval,
+)
 
 Configuration = tuple[tuple[str, str], ...]  # ((key, value), ...) in the sweep's key order
+MARGIN = 0.001  # a difference within ±0.10 accuracy points "matters little" (report.margin)
 FIGURE_COLUMNS = [
     "label",
     "n_seeds",
@@ -25,7 +36,14 @@ FIGURE_COLUMNS = [
     "diff_vs_reference",
     "diff_ci_low",
     "diff_ci_high",
+    "paired_n",
+    "paired_diff",
+    "paired_ci_low",
+    "paired_ci_high",
+    "design",
     "significant",
+    "verdict",
+    "seeds_to_decide",
     "steps",
     "wall_time_s_mean",
     "weights",
@@ -110,10 +128,9 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
         "test_acc_max": max(tests) if tests else None,
         "val_acc_mean": mean(vals) if vals else None,
         "best_val_acc_mean": mean(best_vals) if best_vals else None,
-        "diff_vs_reference": None,
-        "diff_ci_low": None,
-        "diff_ci_high": None,
-        "significant": None,
+        **dict.fromkeys(
+            FIGURE_COLUMNS[FIGURE_COLUMNS.index("diff_vs_reference") : FIGURE_COLUMNS.index("steps")]
+        ),
         "steps": max((r.metrics.get("step", 0) for r in done), default=None),
         "wall_time_s_mean": mean([r.metrics["wall_time_s"] for r in done]) if done else None,
         "weights": "/".join(sorted({r.weights for r in done})) or None,
@@ -121,6 +138,7 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
         "cpu": " / ".join(sorted({what_ran(r)[1] for r in done})) or None,
         "notes": "; ".join(notes),
         "_tests": tests,
+        "_by_seed": {r.seed: r.metrics["test_acc"] for r in done},
     }
 
 
@@ -145,9 +163,14 @@ def find_reference(
 
 
 def compare_to_reference(
-    rows: list[dict[str, Any]], reference: dict[str, Any] | None, confidence: float = 0.95
+    rows: list[dict[str, Any]],
+    reference: dict[str, Any] | None,
+    confidence: float = 0.95,
+    margin: float = MARGIN,
 ) -> None:
-    """Fill each row's difference to the reference's mean test accuracy, with a Welch-t interval."""
+    """Fill each row's difference to the reference's mean test accuracy: unpaired (Welch t) and paired by
+    seed (the mean of per-seed differences, paired t), and the verdict of the design used: paired when
+    at least two seeds ran in both, else Welch."""
     if reference is None or not reference["_tests"]:
         return
     ref = summary(reference["_tests"])
@@ -155,20 +178,35 @@ def compare_to_reference(
         if not row["_tests"]:
             continue
         row["diff_vs_reference"] = row["test_acc_mean"] - reference["test_acc_mean"]
-        interval = welch_interval(summary(row["_tests"]), ref, confidence) if row is not reference else None
-        if interval is not None:
-            _, row["diff_ci_low"], row["diff_ci_high"] = interval
-            row["significant"] = not (row["diff_ci_low"] <= 0 <= row["diff_ci_high"])
+        if row is reference:
+            continue
+        welch = welch_interval(summary(row["_tests"]), ref, confidence)
+        if welch is not None:
+            _, row["diff_ci_low"], row["diff_ci_high"] = welch
+        seeds = sorted(set(row["_by_seed"]) & set(reference["_by_seed"]), key=str)
+        differences = [row["_by_seed"][s] - reference["_by_seed"][s] for s in seeds]
+        paired = paired_interval(differences, confidence)
+        row["paired_n"] = len(seeds)
+        if paired is not None:
+            row["paired_diff"], row["paired_ci_low"], row["paired_ci_high"] = paired
+        chosen, row["design"] = (paired, "paired") if paired else (welch, "welch") if welch else (None, None)
+        if chosen is not None:
+            diff, low, high = chosen
+            row["significant"] = not (low <= 0 <= high)
+            row["verdict"] = verdict(low, high, margin)
+            spread = std(differences) if paired else math.sqrt(ref[1] ** 2 + row["test_acc_std"] ** 2)
+            if row["verdict"] == "cannot tell":
+                row["seeds_to_decide"] = seeds_to_decide(diff, spread, margin, confidence)
 
 
 def aggregate(
-    runs: list[Run], keys: list[str], reference: str | None = None
+    runs: list[Run], keys: list[str], reference: str | None = None, margin: float = MARGIN
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """(rows in sweep order, the reference row)."""
     groups = group_by_configuration(runs, keys)
     rows = [configuration_row(configuration, group) for configuration, group in groups.items()]
     ref = find_reference(rows, keys, reference)
-    compare_to_reference(rows, ref)
+    compare_to_reference(rows, ref, margin=margin)
     return rows, ref
 
 

@@ -15,8 +15,6 @@ from mnist_lightning.hydra_setup import command_name, parallel_jobs
 
 log = logging.getLogger(__name__)
 
-SWEEP_TIME_FILE = "sweep_time.json"  # what the whole sweep cost; results.md quotes it
-
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -33,6 +31,7 @@ class StudyReport(Callback):
         from mnist_lightning.io import write_json
         from mnist_lightning.machine import cpu_isa, cpu_model
         from mnist_lightning.study.report import write_report
+        from mnist_lightning.study.runs import SWEEP_TIME_FILE
         from mnist_lightning.study.search import is_search, retrain_best
 
         sweep = config.hydra.sweep.dir

@@ -3,6 +3,7 @@ correlation.json, and for Optuna searches the trials table and the best configur
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -12,14 +13,17 @@ from mnist_lightning.hydra_setup import short_value
 from mnist_lightning.io import write_csv, write_json, write_text
 from mnist_lightning.study.aggregate import (
     FIGURE_COLUMNS,
+    MARGIN,
     aggregate,
     correlations,
     mixed_machines_note,
     status_label,
 )
+from mnist_lightning.study.claims import claims_markdown, is_comparison
 from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
-from mnist_lightning.study.runs import Run, configuration_keys, find_runs
+from mnist_lightning.study.runs import SWEEP_TIME_FILE, Run, configuration_keys, find_runs
 from mnist_lightning.study.search import is_search, write_search_report
+from mnist_lightning.study.tf1_column import read_tf1_runs, tf1_markdown, tf1_rows
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +43,28 @@ def _nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _difference(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
-    if row is reference:
-        return "reference"
-    if row["diff_vs_reference"] is None:
+def _interval(diff: float | None, low: float | None, high: float | None, bold: bool) -> str:
+    if diff is None:
         return "—"
-    text = f"{row['diff_vs_reference']:+.4f}"
-    if row["diff_ci_low"] is None:
-        return f"{text} (1 seed: no interval)"
-    text += f" [{row['diff_ci_low']:+.4f}, {row['diff_ci_high']:+.4f}]"
-    return f"**{text}**" if row["significant"] else text
+    if low is None:
+        return f"{diff:+.4f} (1 seed: no interval)"
+    text = f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]"
+    return f"**{text}**" if bold and not low <= 0 <= high else text
+
+
+def _differences(row: dict[str, Any], reference: dict[str, Any] | None) -> list[str]:
+    """The paired and the unpaired (Welch) difference to the reference, and the verdict."""
+    if row is reference:
+        return ["reference", "reference", ""]
+    paired = row["design"] == "paired"
+    verdict = row["verdict"] or "—"
+    if row["seeds_to_decide"]:
+        verdict += f" (≈{row['seeds_to_decide']} seeds would tell)"
+    return [
+        _interval(row["paired_diff"], row["paired_ci_low"], row["paired_ci_high"], paired),
+        _interval(row["diff_vs_reference"], row["diff_ci_low"], row["diff_ci_high"], not paired),
+        verdict,
+    ]
 
 
 def _is_numeric(rows: list[dict[str, Any]], key: str) -> bool:
@@ -64,13 +80,15 @@ def short_label(row: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(f"{k}={short_value(str(row[k]))}" for k in keys) if len(keys) > 1 else row["label"]
 
 
-def markdown_table(rows: list[dict[str, Any]], keys: list[str], reference: dict[str, Any] | None) -> str:
+def markdown_table(
+    rows: list[dict[str, Any]], keys: list[str], reference: dict[str, Any] | None, margin: float = MARGIN
+) -> str:
     columns = ["variant"] if keys == ["variant"] else (keys or ["configuration"])
     # one key: the reference by its value (lr=0.1); several: "reference", its settings listed once below
     ref = short_label(reference, keys) if reference and len(keys) <= 1 else "reference"
     header = (
         f"| {' | '.join(columns)} | seeds | test acc mean ± std | min | max | best val acc | "
-        f"Δ test acc vs {ref} [95% CI] | steps | wall time (s) | notes |"
+        f"Δ vs {ref}, paired [95% CI] | Δ vs {ref}, unpaired [95% CI] | verdict | steps | wall time (s) | notes |"
     )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in rows:
@@ -84,18 +102,54 @@ def markdown_table(rows: list[dict[str, Any]], keys: list[str], reference: dict[
         )
         lines.append(
             f"| {' | '.join(values)} | {row['completed']}/{row['n_seeds']} | {acc} | {_fmt(row['test_acc_min'])} | "
-            f"{_fmt(row['test_acc_max'])} | {_fmt(row['best_val_acc_mean'])} | {_difference(row, reference)} | "
+            f"{_fmt(row['test_acc_max'])} | {_fmt(row['best_val_acc_mean'])} | "
+            f"{' | '.join(_differences(row, reference))} | "
             f"{_fmt(row['steps'])} | {_fmt(row['wall_time_s_mean'], 0)} | {row['notes'] or ''} |"
         )
     lines.append("")
     if reference and ref == "reference":
         lines += [f"Reference: {short_label(reference, keys)}.", ""]
+    designs = sorted({row["design"] for row in rows if row["design"]})
     lines.append(
-        f"Δ: mean test accuracy minus {ref}'s, with a 95% Welch-t confidence interval over the seeds; "
-        "**bold**: the interval excludes 0 (a real difference at this number of seeds). Diverged or failed "
-        "seeds are listed in notes and never averaged in."
+        f"Δ: test accuracy minus {ref}'s. Paired: the mean of per-seed differences (seed s gives every "
+        "configuration the same initial weights where the shapes agree, and the same batch order) with a "
+        "paired-t 95% interval; unpaired: the difference of means with a Welch-t 95% interval. "
+        f"The verdicts use the {' and '.join(designs) or 'paired'} design (**bold**: its interval excludes 0): "
+        f"*matters* when the interval excludes 0 and reaches past ±{100 * margin:.2f} accuracy points, "
+        f"*matters little* when it lies within ±{100 * margin:.2f} points (an equivalence test), else "
+        "*cannot tell*, with the seeds that would tell if the observed mean and spread held. "
+        "Diverged or failed seeds are listed in notes and never averaged in."
     )
     return "\n".join(lines) + "\n"
+
+
+def what_ran_line(rows: list[dict[str, Any]], runs: list[Run]) -> str:
+    """Where the jobs ran: one machine and dtype, several (with a warning), or not recorded."""
+    mixed = mixed_machines_note(runs)
+    if mixed:
+        return mixed
+    ran = sorted(
+        {(row["compute_dtype"], row["cpu"]) for row in rows if row["compute_dtype"]}
+        - {("unrecorded", "unrecorded")}
+    )
+    if not ran:
+        return "The jobs did not record their dtype and CPU (they predate the run record)."
+    return f"Every job ran in {ran[0][0]} on {ran[0][1]}."
+
+
+def sweep_time_line(sweep: Path, runs: list[Run]) -> str | None:
+    """The sweep's own clock (sweep_time.json, written when the multirun ended)."""
+    path = sweep / SWEEP_TIME_FILE
+    if not path.is_file():
+        return None
+    try:
+        t = json.loads(path.read_text())
+        return (
+            f"The sweep took {t['wall_s'] / 60:.1f} min for {len(runs)} jobs, {t['jobs_at_once']} at a time, "
+            f"on {t['cpu']} ({t['started_at']} to {t['finished_at']}; {SWEEP_TIME_FILE})."
+        )
+    except (ValueError, KeyError, TypeError):
+        return f"{SWEEP_TIME_FILE} is unreadable: the sweep's wall time is unknown."
 
 
 def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
@@ -128,31 +182,76 @@ def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys
     return notes
 
 
-def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, Any]:
-    """Aggregate every job under `sweep` by configuration and write the report files next to them."""
+def build_report(
+    sweep: str | Path,
+    reference: str | None = None,
+    margin: float = MARGIN,
+    tf1: str | Path | None = None,
+    harder: str | Path | None = None,
+) -> dict[str, Any]:
+    """Every job under `sweep` aggregated by configuration: rows, results.md's text; nothing written.
+    `tf1`: the TF1 program's summary.jsonl for its column; `harder`: the same study on a harder dataset,
+    for the tutorial's claim 2."""
     sweep = Path(sweep)
     runs = find_runs(sweep)
     if not runs:
         raise FileNotFoundError(f"no job folders (with .hydra/config.yaml) under {sweep}")
     keys = configuration_keys(sweep, runs)
-    rows, ref = aggregate(runs, keys, reference)
-    write_csv(sweep / "results.csv", [*keys, *FIGURE_COLUMNS], rows)
+    rows, ref = aggregate(runs, keys, reference, margin)
     correlation = correlations(runs, keys)
-    write_json(sweep / "correlation.json", _nan_to_none(correlation))
-    text = markdown_table(rows, keys, ref)
-    ran = sorted({(row["compute_dtype"], row["cpu"]) for row in rows if row["compute_dtype"]})
-    mixed = mixed_machines_note(runs)
-    text += f"\n{mixed}\n" if mixed else f"\nEvery job ran in {ran[0][0]} on {ran[0][1]}.\n" if ran else ""
+    text = markdown_table(rows, keys, ref, margin)
+    text += f"\n{what_ran_line(rows, runs)}\n"
+    timing = sweep_time_line(sweep, runs)
+    text += f"\n{timing}\n" if timing else ""
+    if tf1 is not None:
+        text += "\n" + tf1_markdown(tf1_rows(rows, read_tf1_runs(tf1)), str(tf1))
+    if keys == ["variant"] and is_comparison(rows):
+        harder_rows = None
+        if harder is not None:
+            harder_runs = find_runs(Path(harder))
+            harder_rows, _ = aggregate(
+                harder_runs, configuration_keys(Path(harder), harder_runs), None, margin
+            )
+        text += "\n" + claims_markdown(rows, margin, harder_rows, *([str(harder)] if harder else []))
     if correlation["with_step0"]["n_checkpoints"]:  # runs made with track_test=true
-        plot_val_vs_test(runs, keys, correlation, sweep / "val_vs_test.png")
         text += (
             f"\nPearson correlation of validation and test accuracy over "
             f"{correlation['without_step0']['n_checkpoints']} checkpoints: r = {correlation['without_step0']['r']:.5f} "
             f"(with step 0: r = {correlation['with_step0']['r']:.5f}, {correlation['with_step0']['n_checkpoints']} points).\n"
         )
-    text += "\nFigures:\n" + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys))
+    return {
+        "rows": rows,
+        "keys": keys,
+        "reference": ref,
+        "correlation": correlation,
+        "runs": runs,
+        "text": text,
+    }
+
+
+def write_report(
+    sweep: str | Path,
+    reference: str | None = None,
+    margin: float = MARGIN,
+    tf1: str | Path | None = None,
+    harder: str | Path | None = None,
+) -> dict[str, Any]:
+    """The report built from the jobs under `sweep`, written next to them (results.csv/.md, figures)."""
+    sweep = Path(sweep)
+    report = build_report(sweep, reference, margin, tf1, harder)
+    rows, keys, runs, correlation = report["rows"], report["keys"], report["runs"], report["correlation"]
+    write_csv(sweep / "results.csv", [*keys, *FIGURE_COLUMNS], rows)
+    write_json(sweep / "correlation.json", _nan_to_none(correlation))
+    if correlation["with_step0"]["n_checkpoints"]:
+        plot_val_vs_test(runs, keys, correlation, sweep / "val_vs_test.png")
+    text = (
+        report["text"]
+        + "\nFigures:\n"
+        + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys))
+    )
     if is_search(sweep):
         text += "\n" + write_search_report(sweep, runs, keys)
+    report["text"] = text
     write_text(sweep / "results.md", text)
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:
@@ -164,4 +263,4 @@ def write_report(sweep: str | Path, reference: str | None = None) -> dict[str, A
         len(failed),
         sweep,
     )
-    return {"rows": rows, "keys": keys, "reference": ref, "correlation": correlation, "runs": runs}
+    return report

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from mnist_lightning.hydra_setup import swept_keys
 
+SWEEP_TIME_FILE = "sweep_time.json"  # what the whole sweep cost (written by study/callback.py)
 NOT_CONFIGURATION_KEYS = {"seed"}  # seeds of one configuration are aggregated, never compared
 
 

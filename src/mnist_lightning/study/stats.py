@@ -50,3 +50,51 @@ def welch_interval(
 def summary(values: Sequence[float]) -> tuple[float, float, int]:
     """(mean, sample std, n): what welch_interval takes."""
     return (mean(values), std(values), len(values))
+
+
+def t_quantile(confidence: float, df: float) -> float:
+    """The two-sided Student-t quantile for `confidence` at `df` degrees of freedom."""
+    from scipy import stats as scipy_stats
+
+    return float(scipy_stats.t.ppf(0.5 + confidence / 2, df))
+
+
+def paired_interval(
+    differences: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float] | None:
+    """Mean of per-seed differences with its paired-t confidence interval; None under 2 pairs.
+
+    Seed s gives two variants the same initial weights and batch order, so most of the seed-to-seed
+    spread cancels in their difference: a narrower interval than Welch's from the same runs."""
+    if len(differences) < 2:
+        return None
+    diff, spread = mean(differences), std(differences)
+    half = t_quantile(confidence, len(differences) - 1) * spread / math.sqrt(len(differences))
+    return (diff, diff - half, diff + half)
+
+
+def verdict(low: float, high: float, margin: float) -> str:
+    """What an interval of a difference says: "matters" when it excludes 0 and reaches past the margin,
+    "matters little" when it lies within ±margin (an equivalence test: both one-sided tests at
+    (1 - confidence) / 2), "cannot tell" otherwise."""
+    if -margin <= low and high <= margin:
+        return "matters little"
+    if low > 0 or high < 0:
+        return "matters"
+    return "cannot tell"
+
+
+def seeds_to_decide(diff: float, spread: float, margin: float, confidence: float = 0.95) -> int | None:
+    """Pairs at which an interval diff ± t·spread/√n would decide (exclude 0, or fit within ±margin),
+    if the observed mean and spread held; None when no number of seeds would (diff exactly at ±margin)."""
+    room = max(abs(diff), margin - abs(diff))
+    if room <= 0:
+        return None
+    if spread == 0:
+        return 2
+    n = 2
+    while t_quantile(confidence, n - 1) * spread / math.sqrt(n) >= room:
+        n += 1
+        if n > 100_000:
+            return None
+    return n
