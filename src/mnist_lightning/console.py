@@ -26,8 +26,11 @@ from mnist_lightning.hydra_setup import (
 T = TypeVar("T")
 log = logging.getLogger("mnist_lightning")
 EXIT_USER_ERROR = 2
+EXIT_SOME_JOBS_FAILED = 4  # a multirun ran to its end, but some jobs failed (named in the log and report)
+FAILED_JOB_FILE = "failed.json"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
 _task_started = False  # set once Hydra has made the run folder and handed us the config
+_failed_jobs = 0  # a multirun's failed jobs, counted when it ends (sweep_outcome.py)
 
 # Lightning's console lines that say nothing about this run (hardware it will not use, adverts).
 _NOISE = re.compile(
@@ -76,32 +79,71 @@ def quiet_console() -> None:
             handler.setStream(_AboveProgressBar(handler.stream))
 
 
-def run_reporting_errors(task: Callable[[], T]) -> T:
-    """Run `task`; a UserError becomes one 'error: ...' line and exit status 2.
+def run_reporting_errors(task: Callable[[], T]) -> T | float:
+    """Run `task` (one job); a user error becomes one 'error: ...' line and exit status 2.
 
-    In a multirun the error is re-raised instead, so Hydra records this job as failed and
-    still runs (and reports) the others.
+    User errors are UserError, OmegaConf's errors and an OSError on a path (its name and the reason).
+    In a multirun the job is recorded as failed instead (`failed.json` in its folder, whatever it raised;
+    with a bug's traceback), and NaN is returned, so the sweep's other jobs
+    run, the report names this one, and the sweep ends with EXIT_SOME_JOBS_FAILED (sweep_outcome.py).
     """
     global _task_started
     _task_started = True
     try:
         with users_environment():
             return task()
-    except (UserError, OmegaConfBaseException) as exc:
+    except (UserError, OmegaConfBaseException, OSError) as exc:
+        if isinstance(exc, OSError) and not exc.filename:
+            raise
         log.error("error: %s", one_line(exc))
         if in_multirun():
-            raise
+            return record_failed_job(one_line(exc))
         sys.exit(EXIT_USER_ERROR)
+    except Exception as exc:
+        if not in_multirun():
+            raise
+        import traceback
+
+        line = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.error("error: %s (its traceback: %s in the job's folder)", line, FAILED_JOB_FILE)
+        return record_failed_job(line, traceback.format_exc())
+
+
+def note_failed_jobs(count: int) -> None:
+    global _failed_jobs
+    _failed_jobs = count
+
+
+def record_failed_job(error: str, traceback: str | None = None) -> float:
+    """Write failed.json into this multirun job's folder (what study/runs.py reads); NaN for the sweeper."""
+    import json
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from mnist_lightning.io import write_text
+
+    folder = HydraConfig.get().runtime.output_dir
+    try:
+        record = {"status": "failed", "error": error, "traceback": traceback}
+        write_text(os.path.join(folder, FAILED_JOB_FILE), json.dumps(record, indent=2) + "\n")
+    except OSError as exc:  # the job folder itself is unwritable: its log line is what is left
+        log.error("error: could not record the failure in %s: %s", folder, exc.strerror)
+    return float("nan")  # Optuna marks a NaN trial failed and goes on
 
 
 def one_line(exc: BaseException) -> str:
-    """A user error's message: OmegaConf's on one line (it adds full_key/object_type lines)."""
+    """A user error's message: OmegaConf's on one line (it adds full_key/object_type lines); an OSError
+    as its reason and path."""
     from omegaconf.errors import MissingMandatoryValue
 
     if isinstance(exc, MissingMandatoryValue):
         return f"{exc.full_key} is required (see --help)"
     if isinstance(exc, OmegaConfBaseException):
         return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError):
+        return (
+            f"{exc.strerror or exc}: {exc.filename}; check that path (a writable folder, or a file to read)"
+        )
     return str(exc)  # our own errors: already what, where and how to fix
 
 
@@ -170,6 +212,8 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
     user_wants_traceback = let_config_errors_reach_the_caller()
     try:
         main()
+        if _failed_jobs:
+            sys.exit(EXIT_SOME_JOBS_FAILED)
     except KeyboardInterrupt:  # Ctrl-C outside training's own handling (imports, loading, start-up, exit)
         if user_wants_traceback:
             raise

@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -213,25 +214,55 @@ def test_two_keys_short_jobs_validate_at_their_last_step_and_get_a_heat_map(synt
     assert "| lr | reg.rate | seeds |" in (tmp_path / "results.md").read_text()
 
 
-def test_a_failed_job_is_its_own_row_and_the_report_says_so(synthetic_root, tmp_path):
+def test_a_failed_job_is_recorded_the_others_run_and_the_sweep_reports_then_exits_4(synthetic_root, tmp_path):
     result = run_script(
         "train.py",
         "-m",
-        "model.activation=relu,swish",
+        "model.activation=swish,relu",
         *sweep_overrides(synthetic_root, steps=20),
         f"hydra.sweep.dir={tmp_path}",
     )
-    assert result.returncode != 0  # the sweep says a job failed...
-    assert len(list(tmp_path.glob("*/metrics.json"))) == 1  # ...after the other job finished
-    report = run_script("report.py", str(tmp_path))
-    assert report.returncode == 0, report.stderr[-2000:]
-    assert "failed" in report.stderr and "model.activation='swish'" in report.stdout + report.stderr
-    relu, swish = read_csv(tmp_path / "results.csv")
+    output = result.stdout + result.stderr
+    assert result.returncode == 4 and "Traceback" not in output, output[
+        -3000:
+    ]  # documented: some jobs failed
+    assert "1 of 2 jobs of the sweep" in output and "0_model.activation=swish" in output
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 1  # the job after the failed one ran
+    failed = json.loads(next(tmp_path.glob("*/failed.json")).read_text())
+    assert "model.activation='swish'" in failed["error"]
+    swish, relu = read_csv(tmp_path / "results.csv")  # the sweep's own report
     assert relu["model.activation"] == "relu" and relu["completed"] == "1"
     assert float(relu["test_acc_mean"]) == pytest.approx(
         json.loads(next(tmp_path.glob("*/metrics.json")).read_text())["test_acc"]
     )
-    assert swish["failed"] == "1" and swish["test_acc_mean"] == "" and "failed" in swish["notes"]
+    assert (
+        swish["failed"] == "1"
+        and swish["test_acc_mean"] == ""
+        and "model.activation='swish'" in swish["notes"]
+    )
+    assert "seed 1 failed: " in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda job: (job / "metrics.json").write_text('{"status": "compl'), "unreadable metrics.json"),
+        (lambda job: (job / "metrics.json").write_text("[1, 2]"), "unreadable metrics.json"),
+        (lambda job: (job / ".hydra" / "overrides.yaml").write_text("- a: [b"), "unreadable .hydra/"),
+        (lambda job: (job / ".hydra" / "overrides.yaml").write_text("a: 1"), "unreadable .hydra/"),
+        (lambda job: (job / "metrics.json").unlink(), "no metrics.json written"),
+    ],
+)
+def test_report_py_names_each_unreadable_job_of_a_half_written_sweep(lr_sweep, tmp_path, damage, said):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(lr_sweep, sweep)
+    (sweep / "results.md").unlink()
+    damaged = min(p.parent for p in sweep.glob("*/metrics.json"))
+    damage(damaged)
+    report = run_script("report.py", str(sweep))
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-2000:]
+    assert f"Job {damaged.name} failed: " in report.stderr and said in report.stderr
+    assert said in (sweep / "results.md").read_text()
 
 
 def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnist_lightning.console import FAILED_JOB_FILE
 from mnist_lightning.hydra_setup import swept_keys
 
 SWEEP_TIME_FILE = "sweep_time.json"  # what the whole sweep cost (written by study/callback.py)
@@ -46,19 +47,41 @@ def _last_error_line(folder: Path) -> str | None:
 def _overrides(folder: Path) -> dict[str, str]:
     path = folder / ".hydra" / "overrides.yaml"
     items = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
-    return dict(item.lstrip("+~").split("=", 1) for item in items if "=" in item)
+    if not isinstance(items, list):
+        raise TypeError("not a list of overrides")
+    return dict(str(item).lstrip("+~").split("=", 1) for item in items if "=" in str(item))
+
+
+def _failure(folder: Path) -> str:
+    """Why a job left no metrics.json: its failed.json (console.record_failed_job), else its log's last error."""
+    record = folder / FAILED_JOB_FILE
+    if record.is_file():
+        try:
+            return str(json.loads(record.read_text())["error"])
+        except (ValueError, KeyError, TypeError):
+            return f"{FAILED_JOB_FILE} unreadable"
+    return _last_error_line(folder) or "no metrics.json written"
 
 
 def read_run(folder: Path) -> Run:
-    """A job folder's record; no metrics.json means the job failed (the log's last error is kept)."""
-    config_path = folder / ".hydra" / "config.yaml"
-    config = OmegaConf.load(config_path) if config_path.is_file() else OmegaConf.create()
-    overrides = _overrides(folder)
+    """A job folder's record; no metrics.json means the job failed. A job whose files cannot be read
+    (cut short, not YAML/JSON) is a failed job that says which file, never an error of the report."""
+    try:
+        config_path = folder / ".hydra" / "config.yaml"
+        config = OmegaConf.load(config_path) if config_path.is_file() else OmegaConf.create()
+        overrides = _overrides(folder)
+    except Exception as exc:  # noqa: BLE001 - a YAML error of any kind: the job is named, the report goes on
+        return Run(folder, "failed", None, error=f"unreadable .hydra/ ({type(exc).__name__}): {exc}"[:300])
     metrics_path = folder / "metrics.json"
     if not metrics_path.is_file():
-        error = _last_error_line(folder) or "no metrics.json written"
+        return Run(folder, "failed", config.get("seed"), overrides, error=_failure(folder))
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        if not isinstance(metrics, dict):
+            raise TypeError("not a JSON object")
+    except (ValueError, TypeError) as exc:
+        error = f"unreadable metrics.json ({exc})"[:300]
         return Run(folder, "failed", config.get("seed"), overrides, error=error)
-    metrics = json.loads(metrics_path.read_text())
     status = metrics.get("status", "completed")
     return Run(
         folder, status, metrics.get("seed", config.get("seed")), overrides, metrics, metrics.get("error")
