@@ -31,6 +31,7 @@ from mnist_lightning.hydra_setup import (
     use_installed_command_names,
 )
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
+from mnist_lightning.output_places import check_output_places
 from mnist_lightning.renamed_keys import rename_overrides
 
 __all__ = ["CONFIG_DIR", "job", "launch"]
@@ -51,8 +52,23 @@ def launch(main: Callable[[], Any], config_name: str) -> None:
     """Run a `@hydra.main` function for conf/<config_name>.yaml with this process prepared for it."""
     request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
     sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
+    refuse_empty_output_folders(sys.argv[1:])
     setup_hydra(sys.argv[1:])
     run_hydra_app(main, config_name)
+
+
+def refuse_empty_output_folders(argv: list[str]) -> None:
+    """`hydra.run.dir=` (empty) would make the current folder the run folder: refused before Hydra
+    writes anything there."""
+    for arg in argv:
+        key, equals, value = arg.partition("=")
+        if equals and key.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") and not value.strip(" '\""):
+            print(
+                f"error: {key}= is empty: the run would write into the current folder; "
+                f"give a folder, e.g. {key}=outputs/my-run",
+                file=sys.stderr,
+            )
+            sys.exit(2)
 
 
 def job(program: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
@@ -78,12 +94,14 @@ def resolve(target: str) -> Any:
 
 
 def check_before_importing(config_name: str, cfg: DictConfig) -> None:
-    """Missing required keys and (train) invalid values, before the program imports torch/Lightning."""
+    """Missing required keys, (train) invalid values and every output place, before the program
+    imports torch/Lightning."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise missing_key(missing[0])
     for check in PRECHECKS.get(config_name, ()):
         resolve(check)(cfg)
+    check_output_places(config_name, cfg)
 
 
 def run_entry_point(program: str) -> None:
