@@ -33,13 +33,15 @@ from mnist_lightning.hydra_setup import (
 from mnist_lightning.numerics import request_thread_count_invariant_gemms
 from mnist_lightning.output_places import check_output_places
 from mnist_lightning.renamed_keys import rename_overrides
+from mnist_lightning.schema import check_config
 
 __all__ = ["CONFIG_DIR", "job", "launch"]
 
-# Checks that need no Lightning import, run before the program's own imports (seconds sooner).
+# Checks beyond the schema's (schema.py) that need no Lightning import, run before the program's own
+# imports (seconds sooner).
 PRECHECKS = {
     "train": (
-        "mnist_lightning.training.config_checks:validate_train_config",
+        "mnist_lightning.training.config_checks:refuse_relaunching_strategy_in_multirun",
         "mnist_lightning.training.resume:check_resume_setting",
         "mnist_lightning.tracking:check_tracking_store",
     )
@@ -94,11 +96,12 @@ def resolve(target: str) -> Any:
 
 
 def check_before_importing(config_name: str, cfg: DictConfig) -> None:
-    """Missing required keys, (train) invalid values and every output place, before the program
-    imports torch/Lightning."""
+    """Missing required keys, the schema's types and ranges, the program's own pre-checks and every
+    output place, before the program imports torch/Lightning."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise missing_key(missing[0])
+    check_config(config_name, cfg)
     for check in PRECHECKS.get(config_name, ()):
         resolve(check)(cfg)
     check_output_places(config_name, cfg)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 
 from mnist_lightning.errors import ConfigError, invalid_value
-
-# The `data.val_images` choices: the first `val_size` images (TF1's `read_data_sets`), or a seeded draw.
-VAL_IMAGES = ("first", "random")
+from mnist_lightning.schema import (
+    VAL_IMAGES,
+)  # the first `val_size` images (TF1's read_data_sets), or a seeded draw
 
 
 def validation_split(
     n: int, val_size: int, val_images: str, val_seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(validation indices, training indices) of `n` training images. `val_size`'s type and sign are
-    checked with the config (training/config_checks.py); its bound, which needs `n`, here."""
+    checked with the config (schema.py); its bound, which needs `n`, here."""
     if val_size >= n:
         raise ConfigError(f"data.val_size={val_size} must be smaller than the {n} training images")
     if val_images == "first":

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from mnist_lightning.console import quiet_console
 from mnist_lightning.data.datamodule import MNISTDataModule
-from mnist_lightning.errors import ConfigError, invalid_value, required
+from mnist_lightning.errors import ConfigError, required
 from mnist_lightning.evaluation.checkpoint_eval import describe, evaluate_checkpoint, watch_checkpoints
 from mnist_lightning.hydra_setup import hydra_output_dir
 from mnist_lightning.io import write_json
@@ -52,10 +52,6 @@ class SplitCache:
 
 def evaluate(cfg: DictConfig, output_dir: str | Path) -> list[dict[str, Any]]:
     """Run the evaluator as configured; writes the JSON results and returns them."""
-    if cfg.split not in ("val", "test"):
-        raise invalid_value("split", cfg.split, "'val' or 'test'")
-    if cfg.weights not in (None, "ema", "raw"):
-        raise invalid_value("weights", cfg.weights, "null, 'ema' or 'raw'")
     required(cfg, "ckpt")
     splits = SplitCache(cfg.get("data"))
 

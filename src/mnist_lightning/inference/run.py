@@ -12,14 +12,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from mnist_lightning.console import quiet_console
-from mnist_lightning.errors import DataError, UserError, invalid_value, required
+from mnist_lightning.errors import DataError, UserError, required
 from mnist_lightning.inference.classify import classify_rows
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input
 from mnist_lightning.io import write_text
 
 log = logging.getLogger(__name__)
-RESULT_STYLES = ("text", "json", "csv")
 
 
 def classify_files(ckpt: str, inputs: list[str], weights: str | None = None) -> list[dict[str, Any]]:
@@ -76,8 +75,6 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Classify, print or write the results; a UserError when no input could be read at all."""
-    if cfg.results_as not in RESULT_STYLES:
-        raise invalid_value("results_as", cfg.results_as, ", ".join(RESULT_STYLES))
     required(cfg, "ckpt")
     required(cfg, "inputs")
     inputs = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)

@@ -7,8 +7,7 @@ import logging
 import torch
 from omegaconf import DictConfig
 
-from mnist_lightning.console import quiet_console
-from mnist_lightning.errors import invalid_value, required
+from mnist_lightning.errors import required
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.serving.app import create_app
 from mnist_lightning.serving.connections import deadline_protocol
@@ -21,24 +20,7 @@ def serve(cfg: DictConfig) -> None:
     import uvicorn
 
     required(cfg, "ckpt")
-    if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
-        raise invalid_value("port", cfg.port, "an integer port in [0, 65535]")
-    if not isinstance(cfg.max_request_bytes, int) or cfg.max_request_bytes <= 0:
-        raise invalid_value("max_request_bytes", cfg.max_request_bytes, "an integer > 0")
-    for key in ("torch_threads", "top_k", "max_connections", "decode_slots"):
-        if not is_positive_int(cfg[key]):
-            raise invalid_value(key, cfg[key], "an integer >= 1")
-    if (
-        isinstance(cfg.request_timeout, bool)
-        or not isinstance(cfg.request_timeout, (int, float))
-        or cfg.request_timeout <= 0
-    ):
-        raise invalid_value("request_timeout", cfg.request_timeout, "a number of seconds > 0")
-    hosts = list(cfg.allowed_hosts or [])
-    if not hosts or not all(isinstance(h, str) and h for h in hosts):
-        raise invalid_value(
-            "allowed_hosts", cfg.allowed_hosts, "a list of host names, e.g. [127.0.0.1,localhost]"
-        )
+    hosts = list(cfg.allowed_hosts)  # types and ranges: schema.py, checked before this runs
     threads = cfg.torch_threads
     # One image per request: one thread each is fastest, and concurrent requests use the other cores.
     torch.set_num_threads(threads)
@@ -63,13 +45,3 @@ def serve(cfg: DictConfig) -> None:
         http=deadline_protocol(cfg.request_timeout),
         limit_concurrency=cfg.max_connections,
     )
-
-
-def is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def app(cfg: DictConfig) -> None:
-    """The serve program, as `src/serve.py` runs it: its console quiet, then `serve`."""
-    quiet_console()
-    return serve(cfg)

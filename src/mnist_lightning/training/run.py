@@ -9,12 +9,15 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from mnist_lightning.console import quiet_console
 from mnist_lightning.data.datamodule import MNISTDataModule
+from mnist_lightning.errors import ConfigError
 from mnist_lightning.hydra_setup import hydra_output_dir, in_multirun, parallel_jobs, save_resolved_config
 from mnist_lightning.machine import physical_cores
 from mnist_lightning.training import stacking
@@ -47,12 +50,19 @@ def build(
     steps = stacking.steps_per_call(cfg, datamodule.train_batches_per_epoch(), checkpoint)
     datamodule.steps_per_call = steps
     module = instantiate(cfg.module, _convert_="all")
-    trainer = instantiate(
-        cfg.trainer,
-        **stacking.lightning_intervals(cfg, steps),
-        callbacks=[*instantiate_all(cfg.get("callbacks")), *(callbacks or [])],
-        logger=instantiate_all(cfg.get("logger")) or False,
-    )
+    try:
+        trainer = instantiate(
+            cfg.trainer,
+            **stacking.lightning_intervals(cfg, steps),
+            callbacks=[*instantiate_all(cfg.get("callbacks")), *(callbacks or [])],
+            logger=instantiate_all(cfg.get("logger")) or False,
+        )
+    except InstantiationException as exc:  # Lightning refusing a trainer/callback/logger setting
+        cause = exc.__cause__
+        if not isinstance(cause, (MisconfigurationException, ValueError, TypeError)):
+            raise
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise ConfigError(f"Lightning refused a trainer, callbacks or logger setting: {reason}") from exc
     return datamodule, module, trainer
 
 
