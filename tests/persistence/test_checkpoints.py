@@ -1,11 +1,17 @@
 """Checkpoints load safely: bad, truncated, foreign or malicious files get a clear error, nothing runs."""
 
+import os
 import pickle
 
 import pytest
 import torch
 
-from mnist_lightning.persistence.checkpoints import CheckpointError, load_checkpoint, resolve_checkpoint
+from mnist_lightning.persistence.checkpoints import (
+    FILE_KINDS,
+    CheckpointError,
+    load_checkpoint,
+    resolve_checkpoint,
+)
 from mnist_lightning.persistence.restore import mlp_from_checkpoint
 from mnist_lightning.training import MNISTClassifier
 from tests.helpers import run_script
@@ -64,7 +70,7 @@ def test_truncated_and_foreign_files(tmp_path, trained_run):
         load_checkpoint(truncated)
     text = tmp_path / "notes.ckpt"
     text.write_text("hello")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a checkpoint: it is another kind of file"):
         load_checkpoint(text)
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"weights": torch.zeros(3)}, foreign)
@@ -80,3 +86,29 @@ def test_incompatible_model_is_a_clear_error(trained_run):
     checkpoint["hyper_parameters"]["net"]["colour"] = "blue"
     with pytest.raises(CheckpointError, match="hyper-parameters do not describe"):
         mlp_from_checkpoint(checkpoint, "raw")
+
+
+@pytest.mark.parametrize("magic", [*FILE_KINDS, b"hello world", b""])
+def test_a_file_that_is_not_a_checkpoint_is_named_for_what_it_is(tmp_path, magic):
+    path = tmp_path / "given.ckpt"
+    path.write_bytes(magic + bytes(range(64)) if magic else b"")
+    with pytest.raises(CheckpointError, match=r"is not a checkpoint: it is ") as caught:
+        load_checkpoint(path)
+    assert "pickled" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_without_advice_to_turn_the_check_off(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"state_dict": _RunsCode(marker), "hyper_parameters": {}}, tmp_path / "evil.ckpt")
+    with pytest.raises(CheckpointError, match="would run code when loaded") as caught:
+        load_checkpoint(tmp_path / "evil.ckpt")
+    assert "weights_only" not in str(caught.value) and "system" in str(caught.value)
+    assert not marker.exists()

@@ -140,19 +140,59 @@ def _read(location: Location) -> Any:
         raise CheckpointError(f"cannot read {location}: {exc}") from exc
 
 
+# First bytes of files users give by mistake; a checkpoint is a zip (torch.save) or a pickle (0x80).
+FILE_KINDS = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+    b"RIFF": "a WebP image or other RIFF file",
+    b"\x1f\x8b": "a gzip file",
+    b"{": "a JSON file (an export's model.json?)",
+    b"\x08": "an ONNX model (predict and serve take it; evaluate and export need the checkpoint)",
+}
+
+
+def _kind_of(source: Any) -> str | None:
+    """What a file that is not a checkpoint looks like, from its first bytes; None if it may be one."""
+    if isinstance(source, io.BytesIO):
+        head = source.getvalue()[:8]
+    else:
+        try:
+            with open(source, "rb") as file:
+                head = file.read(8)
+        except OSError:
+            return None
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return None
+    if not head:
+        return "an empty file"
+    return next(
+        (kind for magic, kind in FILE_KINDS.items() if head.startswith(magic)), "another kind of file"
+    )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict, loaded without executing any pickled code; clear errors otherwise."""
     path = local_or_url(path)
     try:
-        checkpoint = torch.load(_read(path), map_location="cpu", weights_only=True)
+        source = _read(path)
+        kind = _kind_of(source)
+        if kind is not None:
+            raise CheckpointError(
+                f"{path} is not a checkpoint: it is {kind}; give a run's .ckpt file or run folder"
+            )
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise CheckpointError(f"checkpoint {path} does not exist (was it pruned?)") from exc
     except CheckpointError:
         raise
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError as exc:  # torch's text advises weights_only=False: never repeated here
+        names = re.findall(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(exc))
+        holds = f" ({', '.join(names)})" if names else ""
         raise CheckpointError(
-            f"{path} was refused: it holds pickled objects that would have to run code to load "
-            f"(only tensors and plain types are accepted). Details: {str(exc).splitlines()[0]}"
+            f"{path} was refused: it holds pickled objects{holds} that would run code when loaded, and this "
+            "project never loads those; only checkpoints of tensors and plain types (as train.py writes) are read"
         ) from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError, ... for foreign bytes
         raise CheckpointError(
