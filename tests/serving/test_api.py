@@ -283,19 +283,38 @@ def test_the_page_needs_no_inline_code_or_style():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("top_k=0", "top_k=0: expected an integer >= 1"),
+        ("top_k=0", "top_k=0: expected an integer in [1, 10]"),
         ("torch_threads=0", "torch_threads=0: expected an integer >= 1"),
         ("decode_slots=true", "decode_slots=True: expected an integer >= 1"),
         ("max_connections=-1", "max_connections=-1: expected an integer >= 1"),
-        ("request_timeout=0", "request_timeout=0: expected a number of seconds > 0"),
+        ("request_timeout=0", "request_timeout=0.0: expected a number of seconds > 0"),
         ("allowed_hosts=[]", "allowed_hosts=[]: expected a list of host names"),
         ("port=70000", "port=70000: expected an integer port"),
     ],
 )
 def test_serve_checks_its_settings_before_loading_anything(override, message):
     from mnist_lightning.errors import UserError
-    from mnist_lightning.serving.run import serve
+    from mnist_lightning.schema import check_config
     from tests.helpers import compose_config
 
     with pytest.raises(UserError, match=re.escape(message)):
-        serve(compose_config("serve", ["ckpt=/nonexistent", override]))
+        check_config("serve", compose_config("serve", ["ckpt=/nonexistent", override]))
+
+
+def test_a_taken_port_or_an_unknown_host_is_one_line_before_serving_is_announced(trained_run):
+    import socket
+
+    from tests.helpers import run_script
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_script("serve.py", f"ckpt={trained_run}", f"port={port}", timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Serving on" not in output and "Traceback" not in output, output
+    assert f"error: port={port} on host=127.0.0.1 is in use" in output
+    result = run_script("serve.py", f"ckpt={trained_run}", "host=no.such.host.invalid", timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Serving on" not in output
+    assert "error: host=no.such.host.invalid does not resolve" in output

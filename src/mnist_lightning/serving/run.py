@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 
 import torch
 from omegaconf import DictConfig
 
-from mnist_lightning.errors import required
+from mnist_lightning.console import quiet_console
+from mnist_lightning.errors import ConfigError, required
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.serving.app import create_app
 from mnist_lightning.serving.connections import deadline_protocol
@@ -35,13 +38,50 @@ def serve(cfg: DictConfig) -> None:
             cfg.host,
             ", ".join(hosts),
         )
-    log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, cfg.port)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
-        host=cfg.host,
-        port=cfg.port,
+        lifespan="off",  # no start-up/shut-down events; "on" logs a CancelledError traceback on Ctrl-C
         log_level="warning",
         access_log=False,
         http=deadline_protocol(cfg.request_timeout),
         limit_concurrency=cfg.max_connections,
     )
+    sock = listening_socket(cfg.host, cfg.port)  # bound before "Serving on" is said, so it is true
+    log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, sock.getsockname()[1])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: stopping is the normal end
+        pass
+    log.info("Stopped serving")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on (host, port); one error line when the name does not resolve or the port is taken."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"host={host} does not resolve ({exc.strerror}); give a name or address of this machine, e.g. 127.0.0.1"
+        ) from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        why = (
+            "is in use (another server?); choose another port="
+            if taken
+            else f"cannot be opened ({exc.strerror})"
+        )
+        raise ConfigError(f"port={port} on host={host} {why}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def app(cfg: DictConfig) -> None:
+    """The serve program, as `src/serve.py` runs it: its console quiet, then `serve`."""
+    quiet_console()
+    return serve(cfg)
