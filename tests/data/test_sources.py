@@ -75,3 +75,16 @@ def test_fashion_mnist_is_found_in_the_system_folder(monkeypatch, tmp_path):
     assert (
         load_dataset("fashion_mnist", tmp_path / "empty", download_if_missing=False)["test"][0].shape[0] == 10
     )
+
+
+@pytest.mark.parametrize(("holds", "asked"), [("mnist", "fashion_mnist"), ("fashion_mnist", "mnist")])
+def test_a_folder_holding_the_other_dataset_is_refused_not_trained_on(tmp_path, holds, asked):
+    write_synthetic_mnist(tmp_path, n_train=100, n_test=20, gz=False)
+    labels = np.random.default_rng(0).integers(0, 10, size=100).astype(np.uint8)
+    labels[:16] = sources.DATASETS[holds].first_train_labels
+    write_idx(tmp_path / FILES["train"][1], labels, compress=False)
+    with pytest.raises(DataError, match=rf"holds {holds}, but data={asked} was asked for"):
+        load_dataset(asked, tmp_path, download_if_missing=False)
+    assert load_dataset(holds, tmp_path, download_if_missing=False)["train"][1][:16].tolist() == list(
+        labels[:16]
+    )

@@ -275,6 +275,9 @@ def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
     assert "training diverged" in output and "learning rate is probably too high" in output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and 0 < metrics["diverged_at_step"] <= 20
+    step = metrics["diverged_at_step"]
+    # checked when the loss is logged (every 10 steps here): the message gives the range, not one step
+    assert f"became non-finite between steps 1 and {step} (still finite at step 0" in output or step == 1
     assert not list(run.glob("checkpoints/*.ckpt"))  # no checkpoint of diverged (or any) weights
 
 

@@ -278,6 +278,20 @@ def test_resume_from_a_run_folder_takes_its_last_checkpoint(trained_run, synthet
     assert f"resuming from {trained_run / 'checkpoints' / 'last.ckpt'}" in caplog.text
 
 
+def test_a_resumed_run_reads_its_checkpoints_data_unless_data_root_is_given(
+    trained_run, synthetic_root, tmp_path, caplog
+):
+    small = [
+        o for o in small_run_overrides(synthetic_root, tmp_path, steps=80) if not o.startswith("data.root=")
+    ]
+    with caplog.at_level("INFO"):
+        metrics = train(compose_train([*small, f"ckpt_path={trained_run}"]), tmp_path)
+    assert (
+        metrics["step"] == 80
+        and f"Data from {synthetic_root}, as the checkpoint's run read it" in caplog.text
+    )
+
+
 def test_a_run_resumed_into_its_own_folder_ends_with_last_ckpt_at_its_end(synthetic_root, tmp_path):
     """Stopped before its first validation, only the checkpoint saved on SIGTERM exists, unknown to
     ModelCheckpoint's bookkeeping; resumed into the same folder, the run must overwrite it (not step

@@ -32,14 +32,34 @@ class DatasetSpec:
     system_dirs: tuple[str, ...] = ()
     image_shape: tuple[int, int] = (28, 28)
     num_classes: int = 10
+    first_train_labels: tuple[
+        int, ...
+    ] = ()  # the published files' first labels: which dataset a folder holds
 
 
 DATASETS = {
-    "mnist": DatasetSpec("mnist", "MNIST"),
+    "mnist": DatasetSpec(
+        "mnist", "MNIST", first_train_labels=(5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5, 3, 6, 1, 7)
+    ),
     "fashion_mnist": DatasetSpec(
-        "fashion_mnist", "FashionMNIST", system_dirs=("/usr/share/datasets/fashion-mnist",)
+        "fashion_mnist",
+        "FashionMNIST",
+        system_dirs=("/usr/share/datasets/fashion-mnist",),
+        first_train_labels=(9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9, 5, 5, 7, 9),
     ),
 }
+
+
+def check_is_dataset(name: str, labels: torch.Tensor, where: Path) -> None:
+    """A folder holding another known dataset than `name` (e.g. MNIST under data=fashion_mnist) is refused:
+    both have the same layout, so it would train silently on the wrong images."""
+    head = tuple(labels[:16].tolist())
+    for other, spec in DATASETS.items():
+        if other != name and spec.first_train_labels and head == spec.first_train_labels:
+            raise DataError(
+                f"data.root={where} holds {other}, but data={name} was asked for: give the folder of {name}'s "
+                f"files, or data={other}"
+            )
 
 
 def candidate_dirs(spec: DatasetSpec, root: str | Path | None) -> list[Path]:
@@ -142,4 +162,6 @@ def load_dataset(
     """{'train': (uint8 images N×28×28, int64 labels), 'test': ...} from disk, downloading if allowed."""
     found = locate_dataset(name, root, download_if_missing)
     log.info("Loading %s from %s", name, found["train"][0].parent)
-    return {split: load_split(*paths, DATASETS[name]) for split, paths in found.items()}
+    splits = {split: load_split(*paths, DATASETS[name]) for split, paths in found.items()}
+    check_is_dataset(name, splits["train"][1], found["train"][0].parent)
+    return splits

@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 class TrainingDiverged(UserError):
     """The loss or the weights became NaN/Inf; `step` is the first step it was seen at."""
 
-    def __init__(self, step: int, what: str) -> None:
+    def __init__(self, step: int, what: str, last_finite: int | None = None) -> None:
         self.step = step
+        when = f"at step {step}"
+        if last_finite is not None and last_finite + 1 < step:  # checked sparsely: say the range
+            when = f"between steps {last_finite + 1} and {step} (still finite at step {last_finite}; checked when logged)"
         super().__init__(
-            f"training diverged: {what} is not finite at step {step}. The learning rate is "
+            f"training diverged: {what} became non-finite {when}. The learning rate is "
             "probably too high for this model (try a smaller lr, or reg/lr_schedule settings "
             "that shrink it). No checkpoint was written from the diverged weights."
         )
@@ -52,22 +55,31 @@ class DivergenceGuard(L.Callback):
 
     Checking every step would need a host sync per step; the loss is checked when the module
     logs it (`training_step` returns it then), and the weights before each validation (which
-    precedes every save).
+    precedes every save). The error names the steps between the last check that passed and this one.
     """
+
+    last_finite: int | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.last_finite = trainer.global_step  # the weights it starts from (0, or a resumed step) are finite
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx
     ) -> None:
         loss = (outputs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingDiverged(trainer.global_step, "the training loss")
+        if loss is None:
+            return
+        if not math.isfinite(float(loss)):
+            raise TrainingDiverged(trainer.global_step, "the training loss", self.last_finite)
+        self.last_finite = trainer.global_step
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         finite = torch.stack([p.isfinite().all() for p in pl_module.parameters()]).all()
         if not bool(finite):
-            raise TrainingDiverged(trainer.global_step, "a weight")
+            raise TrainingDiverged(trainer.global_step, "a weight", self.last_finite)
+        self.last_finite = trainer.global_step
 
 
 class InterruptCheckpoint(L.Callback):

@@ -29,6 +29,7 @@ from mnist_lightning.training.threads import CpuThreadGovernor
 from mnist_lightning.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
+DEFAULT_DATA_ROOT = "${paths.data_dir}"  # conf/data/mnist.yaml's data.root
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -93,12 +94,25 @@ def cpu_thread_policy(cfg: DictConfig) -> CpuThreadGovernor | None:
     return CpuThreadGovernor(threads)
 
 
+def data_root_of_checkpoint(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
+    """A resumed run reads the data its checkpoint was trained on unless `data.root` is given (as evaluate
+    does): the default data/ folder is rarely where that run's files were."""
+    if cfg.data._get_node("root")._value() != DEFAULT_DATA_ROOT:
+        return
+    root = (checkpoint.get("datamodule_hyper_parameters") or {}).get("root")
+    if root and Path(root).expanduser().is_dir():
+        cfg.data.root = root
+        log.info("Data from %s, as the checkpoint's run read it (data.root=... to read another folder)", root)
+
+
 def train(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Fit (resuming from `cfg.ckpt_path` if set), test, and write `metrics.json` into `output_dir`."""
     validate_train_config(cfg)
     governor = cpu_thread_policy(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     resume, checkpoint = check_resumable(cfg.ckpt_path, cfg) if cfg.get("ckpt_path") else (None, None)
+    if checkpoint is not None:
+        data_root_of_checkpoint(cfg, checkpoint)
     record = RunRecord(cfg, Path(output_dir))
     datamodule, module, trainer = build(
         cfg, [record, *([governor] if governor else [])], checkpoint=checkpoint
