@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.helpers import (
+    PROJECT_ROOT,
     mlflow_overrides,
     run_script,
     small_run_overrides,
@@ -256,3 +258,25 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(program, trained_run, t
         "Traceback" not in stderr
         and stderr.strip().splitlines()[-1] == "interrupted (Ctrl-C): nothing more was done"
     )
+
+
+@pytest.mark.parametrize("flag", ["--cfg job", "--cfg hydra", "--info"])
+def test_a_sweep_with_a_show_flag_is_one_line_not_hydras_traceback(flag):
+    result = run_script("train.py", "-m", "lr=0.1,0.8", *flag.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: -m and {flag.split()[0]} cannot be combined")
+
+
+def test_help_into_a_closed_pipe_ends_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone (as `--help | head` once head is done): every write fails
+    writer = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "src" / "train.py"), "--help"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    os.close(write_end)
+    assert writer.returncode == 141, writer.stderr
+    assert "Traceback" not in writer.stderr and "output folder" not in writer.stderr, writer.stderr

@@ -28,7 +28,8 @@ log = logging.getLogger("mnist_lightning")
 EXIT_USER_ERROR = 2
 EXIT_SOME_JOBS_FAILED = 4  # a multirun ran to its end, but some jobs failed (named in the log and report)
 FAILED_JOB_FILE = "failed.json"
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program whose output pipe was closed  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
 _task_started = False  # set once Hydra has made the run folder and handed us the config
 _failed_jobs = 0  # a multirun's failed jobs, counted when it ends (sweep_outcome.py)
 
@@ -227,6 +228,9 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
             raise
         print(f"error: {explain_config_error(exc, config_name)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except BrokenPipeError:  # `--help | head`: the reader has gone; nothing to say, and no one to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     except OSError as exc:
         if user_wants_traceback or _task_started:  # inside the program: not a run-folder problem
             raise

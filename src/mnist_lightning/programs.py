@@ -55,6 +55,7 @@ def launch(main: Callable[[], Any], config_name: str) -> None:
     request_thread_count_invariant_gemms()  # before torch computes anything (numerics.py)
     sys.argv[1:] = rename_overrides(config_name, sys.argv[1:])  # Hydra reads sys.argv
     refuse_empty_output_folders(sys.argv[1:])
+    refuse_conflicting_modes(sys.argv[1:])
     setup_hydra(sys.argv[1:])
     run_hydra_app(main, config_name)
 
@@ -71,6 +72,19 @@ def refuse_empty_output_folders(argv: list[str]) -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
+
+
+def refuse_conflicting_modes(argv: list[str]) -> None:
+    """Hydra refuses `-m` with `--cfg` (or --info) in a traceback: one line, and what does work."""
+    flags = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    shows = flags & {"--cfg", "-c", "--info", "-i"}
+    if flags & {"-m", "--multirun"} and shows:
+        print(
+            f"error: -m and {min(shows)} cannot be combined: {min(shows)} shows one job's config; "
+            "run it without -m and with one value per key (e.g. lr=0.1 for lr=0.1,0.8)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
 def job(program: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
