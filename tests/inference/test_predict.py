@@ -18,7 +18,7 @@ from mnist_lightning.inference.preprocess import (
     to_white_on_black,
 )
 from mnist_lightning.persistence.restore import load_mlp
-from tests.helpers import huge_png, run_script, synthetic_digits
+from tests.helpers import huge_png, png_bytes, run_script, synthetic_digits
 
 
 def test_black_on_white_colour_image_is_inverted_fitted_and_centred(tmp_path):
@@ -213,3 +213,18 @@ def test_large_images_are_decoded_within_budget():
     assert preprocess.load_grey(_png(screen)).size <= preprocess.WORK_PIXELS  # a 4K screenshot: reduced
     with pytest.raises(DataError, match="limit 8,294,400 pixels for a PNG"):
         mnist_input(huge_png(4000, 2200), "the upload")
+
+
+def test_an_export_takes_no_weights_choice_and_a_cut_short_one_is_one_line(trained_run, tmp_path):
+    export = run_script("export.py", f"ckpt={trained_run}", f"export_dir={tmp_path}", "format=all")
+    assert export.returncode == 0, export.stderr[-2000:]
+    digit = tmp_path / "digit.png"
+    digit.write_bytes(png_bytes(np.zeros((28, 28), dtype=np.uint8)))
+    for model in ("model.onnx", "model.pt2"):
+        result = run_script("predict.py", f"ckpt={tmp_path / model}", f"inputs={digit}", "weights=raw")
+        assert result.returncode == 2 and "has its ema weights baked in" in result.stderr, result.stderr
+    whole = (tmp_path / "model.pt2").read_bytes()
+    (tmp_path / "cut.pt2").write_bytes(whole[:-200])
+    result = run_script("predict.py", f"ckpt={tmp_path / 'cut.pt2'}", f"inputs={digit}")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "cannot load this .pt2 model" in lines[0], lines

@@ -6,8 +6,10 @@ Each gives a `predict` function ((batch, 784) float32 -> (batch, 10) logits) and
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,23 @@ def _export_description(path: Path) -> dict[str, Any]:
     return {"step": record.get("training_step"), "weights": record.get("weights")}
 
 
+@contextlib.contextmanager
+def quiet_torch_loading() -> Iterator[None]:
+    """torch.export logs a whole traceback of its own before raising for a bad file: the one error line is ours."""
+    loggers = [
+        logging.getLogger(name)
+        for name in ("torch.export", "torch._export", "torch.export.pt2_archive", "torch._export.serde")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def load_model(model: str | Path, weights: str | None = None, threads: int | None = None) -> LoadedModel:
     """The model in a checkpoint (file, checkpoints/ or run folder, on any fsspec filesystem), a `.pt2`
     or an `.onnx` file."""
@@ -75,18 +94,26 @@ def load_model(model: str | Path, weights: str | None = None, threads: int | Non
     if path.suffix in (".onnx", ".pt2"):
         if not path.is_file():
             raise UserError(f"model file {path} does not exist")
-        try:
-            if path.suffix == ".onnx":
-                predict = _onnx_predictor(path, threads)
-            else:
-                predict = _torch_predictor(torch.export.load(str(path)).module())
-        except Exception as exc:  # each runtime raises its own types for a bad file
+        described = _export_description(path)
+        if weights is not None and weights != described["weights"]:
+            baked = f"its {described['weights']} weights" if described["weights"] else "one set of weights"
             raise UserError(
-                f"{path}: cannot load this {path.suffix} model ({type(exc).__name__}: {exc})"
+                f"weights={weights}: {path} has {baked} baked in; give the checkpoint to choose, or export "
+                f"again with weights={weights}"
+            )
+        try:
+            with quiet_torch_loading():
+                if path.suffix == ".onnx":
+                    predict = _onnx_predictor(path, threads)
+                else:
+                    predict = _torch_predictor(torch.export.load(str(path)).module())
+        except Exception as exc:  # each runtime raises its own types for a bad file
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise UserError(
+                f"{path}: cannot load this {path.suffix} model (truncated, or not an export of this project: "
+                f"{type(exc).__name__}: {reason[:200]})"
             ) from exc
-        return LoadedModel(
-            predict, {"format": path.suffix[1:], "file": str(path), **_export_description(path)}
-        )
+        return LoadedModel(predict, {"format": path.suffix[1:], "file": str(path), **described})
     if path.suffix == ".ckpt" or path.is_dir():
         file = resolve_checkpoint(path)
         net, checkpoint, used = load_mlp(file, weights)
