@@ -99,6 +99,7 @@ def run_reporting_errors(task: Callable[[], T]) -> T | float:
         log.error("error: %s", one_line(exc))
         if in_multirun():
             return record_failed_job(one_line(exc))
+        discard_unused_run_folder()
         sys.exit(EXIT_USER_ERROR)
     except Exception as exc:
         if not in_multirun():
@@ -108,6 +109,29 @@ def run_reporting_errors(task: Callable[[], T]) -> T | float:
         line = f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.error("error: %s (its traceback: %s in the job's folder)", line, FAILED_JOB_FILE)
         return record_failed_job(line, traceback.format_exc())
+
+
+def discard_unused_run_folder() -> None:
+    """A run refused before it did anything leaves no dated folder under outputs/ holding only Hydra's
+    .hydra/ and log (the error line was on the console). Folders given with hydra.run.dir are kept."""
+    import shutil
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or HydraConfig.get().output_subdir is None:
+        return  # programs that write no run folder of their own (export, predict, serve)
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    outputs = Path(os.environ.get("MNIST_LIGHTNING_ROOT", ".")).resolve() / "outputs"
+    left = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if outputs not in folder.resolve().parents or not left <= {".hydra", f"{HydraConfig.get().job.name}.log"}:
+        return
+    logging.shutdown()  # the log file is closed before it goes
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in folder.parents:  # the date folder too, when this was its only run
+        if parent == outputs or not parent.is_dir() or any(parent.iterdir()):
+            break
+        parent.rmdir()
 
 
 def note_failed_jobs(count: int) -> None:

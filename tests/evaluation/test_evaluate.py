@@ -219,3 +219,27 @@ def test_data_root_and_the_data_group_work_in_the_evaluator(trained_run, synthet
     with pytest.raises(DataError, match="mnist not found") as error:
         evaluate(compose_config("evaluate", [f"ckpt={trained_run}", f"data.root={empty}"]), tmp_path / "e")
     assert str(empty) in str(error.value)
+
+
+def test_a_refused_evaluation_leaves_no_dated_folder_behind_but_keeps_a_given_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import PROJECT_ROOT
+
+    def evaluate(*args):
+        env = {**os.environ, "MNIST_LIGHTNING_ROOT": str(tmp_path)}
+        command = [sys.executable, str(PROJECT_ROOT / "src" / "evaluate.py"), "ckpt=/nonexistent", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+    result = evaluate()
+    assert (
+        result.returncode == 2 and "checkpoint /nonexistent does not exist" in result.stdout + result.stderr
+    )
+    assert not (tmp_path / "outputs" / "evaluate").exists() or not any(
+        (tmp_path / "outputs" / "evaluate").iterdir()
+    )
+    given = tmp_path / "mine"
+    assert evaluate(f"hydra.run.dir={given}").returncode == 2
+    assert (given / ".hydra").is_dir()  # a folder the user named is theirs: kept
