@@ -102,6 +102,17 @@ def status_label(row: dict[str, Any]) -> str:
     return "diverged" if row["diverged"] else "failed"
 
 
+def diverged_notes(diverged: list[Run]) -> list[str]:
+    """`seeds 1, 2, 3 diverged at step 100`: one note per step the seeds diverged at."""
+    by_step: dict[Any, list[Any]] = defaultdict(list)
+    for run in diverged:
+        by_step[run.metrics.get("diverged_at_step")].append(run.seed)
+    return [
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)} diverged at step {step}"
+        for step, seeds in by_step.items()
+    ]
+
+
 def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str, Any]:
     """Test accuracy of the weights each run reports (EMA when on, raw when off) over its seeds.
 
@@ -113,7 +124,7 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
     tests = [r.metrics["test_acc"] for r in done]
     vals = [r.metrics["val_acc"] for r in done if r.metrics.get("val_acc") is not None]
     best_vals = [r.metrics["best_val_acc"] for r in done if r.metrics.get("best_val_acc") is not None]
-    notes = [f"seed {r.seed} diverged at step {r.metrics.get('diverged_at_step')}" for r in diverged]
+    notes = diverged_notes(diverged)
     notes += [f"seed {r.seed} failed: {r.error}" for r in failed]
     return {
         **dict(configuration),
