@@ -175,3 +175,31 @@ def test_seed_s_gives_every_variant_the_same_initial_weights_and_batches(variant
     assert all(torch.equal(a, b) for a, b in zip(batches, other_batches))
     different_seed, _ = initial_state("all", 4, synthetic_root, tmp_path)
     assert not torch.equal(weights["layer1.weight"], different_seed["layer1.weight"])
+
+
+COMMITTED = sorted(p.parent for p in (PROJECT_ROOT / "outputs").glob("study-2026-12-03/*/multirun.yaml"))
+
+
+@pytest.mark.parametrize("study", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_a_committed_study_recomputes_from_its_job_files(study):
+    import csv
+
+    with open(study / "results.csv") as handle:
+        committed = list(csv.DictReader(handle))
+    rows = build_report(study)["rows"]
+    assert [row["label"] for row in rows] == [row["label"] for row in committed]
+    for ours, theirs in zip(rows, committed):
+        for column in (
+            "test_acc_mean",
+            "test_acc_std",
+            "paired_diff",
+            "paired_ci_low",
+            "paired_ci_high",
+            "diff_ci_low",
+        ):
+            if theirs[column]:
+                assert ours[column] == pytest.approx(float(theirs[column]), abs=1e-12), (
+                    ours["label"],
+                    column,
+                )
+        assert str(ours["verdict"] or "") == theirs["verdict"] and int(theirs["n_seeds"]) >= 10

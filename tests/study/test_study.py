@@ -171,8 +171,14 @@ def test_a_report_whose_jobs_ran_on_different_machines_or_dtypes_says_so(tmp_pat
 def test_a_diverged_configuration_is_marked_not_averaged(lr_sweep):
     diverged = read_csv(lr_sweep / "results.csv")[1]
     assert diverged["diverged"] == "2" and diverged["completed"] == "0" and diverged["test_acc_mean"] == ""
-    steps = {json.loads(p.read_text())["diverged_at_step"] for p in lr_sweep.glob("*lr=1000000.0*/metrics.json")}
-    named = [f"seeds 1, 2 diverged at step {s}" for s in steps] if len(steps) == 1 else ["seed 1 diverged at step"]
+    steps = {
+        json.loads(p.read_text())["diverged_at_step"] for p in lr_sweep.glob("*lr=1000000.0*/metrics.json")
+    }
+    named = (
+        [f"seeds 1, 2 diverged at step {s}" for s in steps]
+        if len(steps) == 1
+        else ["seed 1 diverged at step"]
+    )
     assert all(text in diverged["notes"] for text in named), diverged["notes"]
     table = (lr_sweep / "results.md").read_text()
     assert "| 1000000.0 | 0/2 | diverged |" in table and "Δ vs lr=0.1, paired" in table
