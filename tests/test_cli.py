@@ -280,3 +280,17 @@ def test_help_into_a_closed_pipe_ends_quietly():
     os.close(write_end)
     assert writer.returncode == 141, writer.stderr
     assert "Traceback" not in writer.stderr and "output folder" not in writer.stderr, writer.stderr
+
+
+def test_ctrl_c_the_moment_serving_is_announced_stops_it_with_exit_0(trained_run, tmp_path):
+    process = start_script("serve.py", f"ckpt={trained_run}", "port=0", stderr=subprocess.PIPE)
+    seen = []
+    for line in process.stderr:  # the documented way to stop a server, right after it says it serves
+        seen.append(line)
+        if "Serving on" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    _, rest = process.communicate(timeout=60)
+    output = "".join(seen) + rest
+    assert process.returncode == 0 and "Traceback" not in output, output[-3000:]
+    assert output.strip().splitlines()[-1].endswith("Stopped serving")

@@ -252,6 +252,15 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
             raise
         print(f"error: {explain_config_error(exc, config_name)}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except ValueError as exc:  # Hydra cannot open the run's log file: the run folder is not writable
+        if user_wants_traceback or _task_started or "Unable to configure handler" not in str(exc):
+            raise
+        print(
+            "error: the run folder is not writable (Hydra cannot create its log file there); "
+            "choose another hydra.run.dir or hydra.sweep.dir",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USER_ERROR)
     except BrokenPipeError:  # `--help | head`: the reader has gone; nothing to say, and no one to say it to
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_BROKEN_PIPE)
