@@ -90,3 +90,10 @@ def test_an_empty_run_folder_is_refused_before_hydra_writes_anything(program, va
     result = run_script(program, f"hydra.run.dir={value}", "ckpt=x", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("error: hydra.run.dir= is empty")
     assert set(os.listdir(PROJECT_ROOT)) == before and not list(tmp_path.iterdir())
+
+
+def test_a_run_folder_where_hydra_cannot_write_its_log_is_one_line(tmp_path):
+    (tmp_path / "train.log").mkdir()
+    result = run_script("train.py", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: Hydra cannot create the run's log file")

@@ -256,8 +256,8 @@ def run_hydra_app(main: Callable[[], Any], config_name: str | None = None) -> No
         if user_wants_traceback or _task_started or "Unable to configure handler" not in str(exc):
             raise
         print(
-            "error: the run folder is not writable (Hydra cannot create its log file there); "
-            "choose another hydra.run.dir or hydra.sweep.dir",
+            "error: Hydra cannot create the run's log file (the run folder is not writable, or a folder "
+            "has the log's name); choose another hydra.run.dir or hydra.sweep.dir",
             file=sys.stderr,
         )
         sys.exit(EXIT_USER_ERROR)
