@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from PIL import Image
 from scipy import stats as scipy_stats
 
 from mnist_lightning.study.aggregate import aggregate
@@ -146,6 +147,8 @@ def test_report_py_adds_the_tf1_column_and_leaves_an_existing_report_alone(tmp_p
         [*script, "--rewrite"], check=False, capture_output=True, text=True, cwd=PROJECT_ROOT
     )
     assert rewritten.returncode == 0 and (sweep / "results.md").read_text().startswith("| variant |")
+    with Image.open(sweep / "differences.png") as figure:  # the paired differences against the margin
+        assert figure.format == "PNG" and figure.size[0] > 400
     bad = subprocess.run(
         [*script[:3], "--tf1", str(tmp_path / "none.jsonl")],
         check=False,

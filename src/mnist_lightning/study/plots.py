@@ -73,6 +73,45 @@ def plot_bars(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     return _save(fig, ax, path, "", ACCURACY, title, legend=False)
 
 
+def plot_differences(rows: list[dict[str, Any]], margin: float, path: Path, title: str) -> Path | None:
+    """Each configuration's paired difference to the reference with its 95% interval, in accuracy points,
+    against the ±margin band the verdicts use; None when no row has a paired interval."""
+    shown = [row for row in rows if row.get("paired_ci_low") is not None]
+    if not shown:
+        return None
+    fig = Figure(figsize=(7, 0.6 * len(shown) + 1.6))
+    ax = fig.subplots()
+    points = [
+        tuple(100 * row[k] for k in ("paired_diff", "paired_ci_low", "paired_ci_high")) for row in shown
+    ]
+    near = [max(abs(low), abs(high)) for _, low, high in points if max(abs(low), abs(high)) <= 1.0]
+    edge = 1.2 * max([0.5, 2 * 100 * margin, *near])  # far rows (e.g. no hidden layer) sit at the edge
+    for y, (row, (diff, low, high)) in enumerate(zip(shown, points)):
+        colour = {"matters": LOST, "matters little": "#55a868"}.get(row["verdict"], "#4c72b0")
+        if abs(diff) > edge:
+            side = edge if diff > 0 else -edge
+            ax.plot(side, y, marker=">" if diff > 0 else "<", color=colour, markersize=9)
+            ax.text(
+                side,
+                y + 0.25,
+                f"{diff:+.2f} [{low:+.2f}, {high:+.2f}] {row['verdict']}",
+                fontsize=7,
+                color=colour,
+                ha="right" if diff > 0 else "left",
+            )
+            continue
+        ax.errorbar(diff, y, xerr=[[diff - low], [high - diff]], fmt="o", color=colour, capsize=4)
+        ax.text(high, y + 0.25, f" {row['verdict']}", fontsize=7, color=colour)
+    ax.axvspan(-100 * margin, 100 * margin, color="#55a868", alpha=0.12, label=f"±{100 * margin:.2f} points")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-edge * 1.05, edge * 1.05)
+    ax.set_yticks(range(len(shown)), [row["label"] for row in shown])
+    ax.invert_yaxis()
+    return _save(
+        fig, ax, path, "test accuracy difference to the reference (points), paired 95% CI", "", title
+    )
+
+
 def plot_by_value(rows: list[dict[str, Any]], key: str, path: Path) -> Path:
     """Final test accuracy against a numeric swept value; log x-axis when the values span more than 10x."""
     fig = Figure(figsize=(7, 4.5))

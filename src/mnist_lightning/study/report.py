@@ -20,7 +20,14 @@ from mnist_lightning.study.aggregate import (
     status_label,
 )
 from mnist_lightning.study.claims import claims_markdown, is_comparison
-from mnist_lightning.study.plots import plot_bars, plot_by_value, plot_curves, plot_heatmap, plot_val_vs_test
+from mnist_lightning.study.plots import (
+    plot_bars,
+    plot_by_value,
+    plot_curves,
+    plot_differences,
+    plot_heatmap,
+    plot_val_vs_test,
+)
 from mnist_lightning.study.runs import SWEEP_TIME_FILE, Run, configuration_keys, find_runs
 from mnist_lightning.study.search import is_search, write_search_report
 from mnist_lightning.study.tf1_column import read_tf1_runs, tf1_markdown, tf1_rows
@@ -152,7 +159,9 @@ def sweep_time_line(sweep: Path, runs: list[Run]) -> str | None:
         return f"{SWEEP_TIME_FILE} is unreadable: the sweep's wall time is unknown."
 
 
-def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
+def write_figures(
+    sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys: list[str], margin: float = MARGIN
+) -> list[str]:
     """The figures that fit the sweep; returns one line per figure: written, or why not."""
     notes = []
     if not any(row["test_acc_mean"] is not None or row["diverged"] for row in rows):
@@ -172,6 +181,11 @@ def write_figures(sweep: Path, runs: list[Run], rows: list[dict[str, Any]], keys
         )
         notes.append(
             f"{plot_bars(rows, sweep / 'comparison.png', title).name}: test accuracy per configuration"
+        )
+    differences = plot_differences(rows, margin, sweep / "differences.png", "Paired differences and verdicts")
+    if differences:
+        notes.append(
+            f"{differences.name}: each configuration's paired difference to the reference, with the margin"
         )
     curves = plot_curves(runs, keys, sweep / "curves.png")
     notes.append(
@@ -247,7 +261,7 @@ def write_report(
     text = (
         report["text"]
         + "\nFigures:\n"
-        + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys))
+        + "".join(f"- {line}\n" for line in write_figures(sweep, runs, rows, keys, margin))
     )
     if is_search(sweep):
         text += "\n" + write_search_report(sweep, runs, keys)
