@@ -47,8 +47,8 @@ def serve(cfg: DictConfig) -> None:
         limit_concurrency=cfg.max_connections,
     )
     sock = listening_socket(cfg.host, cfg.port)  # bound before "Serving on" is said, so it is true
-    log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, sock.getsockname()[1])
-    try:
+    try:  # from the moment it says so, Ctrl-C is the documented way to stop it
+        log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, sock.getsockname()[1])
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: stopping is the normal end
         pass
