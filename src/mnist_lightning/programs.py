@@ -198,15 +198,15 @@ def report() -> None:
         margin = MARGIN if args.margin is None else args.margin
         if not 0 <= margin < 1:
             raise UserError(f"--margin {margin}: give an accuracy difference in [0, 1), e.g. 0.001")
-        options = (args.reference, margin, args.tf1, args.harder)
+        options = {"reference": args.reference, "margin": margin, "tf1": args.tf1, "harder": args.harder}
         try:
             if (Path(args.sweep) / "results.md").is_file() and not args.rewrite:
-                print(build_report(args.sweep, *options)["text"])
+                print(build_report(args.sweep, **options)["text"])
                 logging.getLogger(__name__).info(
                     "%s/results.md exists and is left as it is; --rewrite replaces it", args.sweep
                 )
                 return
-            print(write_report(args.sweep, *options)["text"])
+            print(write_report(args.sweep, **options)["text"])
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from exc
 

@@ -51,7 +51,7 @@ class StudyReport(Callback):
                         "cpu": f"{cpu_model()} ({', '.join(cpu_isa())})",
                     },
                 )
-            write_report(sweep, settings.get("reference"))
+            write_report(sweep, reference=settings.get("reference"))
         except Exception as exc:  # noqa: BLE001 - the jobs' own results are already safe on disk
             log.warning(
                 "Could not write the sweep report (run `%s %s`): %s", command_name("report"), sweep, exc

@@ -243,16 +243,11 @@ def build_report(
     }
 
 
-def write_report(
-    sweep: str | Path,
-    reference: str | None = None,
-    margin: float = MARGIN,
-    tf1: str | Path | None = None,
-    harder: str | Path | None = None,
-) -> dict[str, Any]:
-    """The report built from the jobs under `sweep`, written next to them (results.csv/.md, figures)."""
+def write_report(sweep: str | Path, **options: Any) -> dict[str, Any]:
+    """The report `build_report(sweep, **options)` makes, written next to the jobs (results.csv/.md, figures)."""
     sweep = Path(sweep)
-    report = build_report(sweep, reference, margin, tf1, harder)
+    margin = options.get("margin", MARGIN)
+    report = build_report(sweep, **options)
     rows, keys, runs, correlation = report["rows"], report["keys"], report["runs"], report["correlation"]
     write_csv(sweep / "results.csv", [*keys, *FIGURE_COLUMNS], rows)
     write_json(sweep / "correlation.json", _nan_to_none(correlation))
