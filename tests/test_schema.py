@@ -21,7 +21,7 @@ from mnist_lightning.models.mlp_gradients import COMPUTE_DTYPES
 from mnist_lightning.persistence.export import FORMATS
 from mnist_lightning.training.optimizers import OPTIMIZERS
 from mnist_lightning.training.schedule import SCHEDULES
-from tests.helpers import compose_config, run_script
+from tests.helpers import compose_config, run_script, small_run_overrides
 
 REQUIRED = {
     "train": [],
@@ -153,3 +153,15 @@ def test_the_programs_refuse_them_in_one_line_exit_2(program, args, said):
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Traceback" not in output, output[-2000:]
     assert f"error: invalid config value {said}" in output
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="this machine has a GPU: accelerator=gpu trains"
+)
+def test_a_setting_lightning_refuses_is_one_line(synthetic_root, tmp_path):
+    result = run_script("train.py", *small_run_overrides(synthetic_root, tmp_path), "trainer.accelerator=gpu")
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output and "Error executing job" not in output, (
+        output[-2000:]
+    )
+    assert "error: Lightning refused a trainer, callbacks or logger setting: " in output
