@@ -305,3 +305,11 @@ def test_a_run_resumed_into_its_own_folder_ends_with_last_ckpt_at_its_end(synthe
     assert record["step"] == 100
     assert sorted(p.name for p in (run / "checkpoints").glob("last*.ckpt")) == ["last.ckpt"]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 100
+
+
+def test_resuming_from_a_path_that_does_not_exist_says_so(tmp_path):
+    from mnist_lightning.persistence.checkpoints import CheckpointError
+    from mnist_lightning.training.resume import resume_file
+
+    with pytest.raises(CheckpointError, match="no such checkpoint file or run folder"):
+        resume_file(tmp_path / "nonexistent")
