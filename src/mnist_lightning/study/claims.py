@@ -112,10 +112,17 @@ def claims_markdown(
     margin: float,
     harder: list[dict[str, Any]] | None = None,
     harder_name: str = "the harder dataset",
+    dataset: str = "mnist",
 ) -> str:
     lines = [
         claim_small_on_mnist(rows, margin),
         claim_more_on_harder(rows, harder, harder_name),
         claim_regularization_marked(rows),
     ]
-    return "### The tutorial's claims\n\n" + "".join(f"- {line}\n" for line in lines)
+    head = "### The tutorial's claims\n\n"
+    if dataset != "mnist":
+        head += (
+            f"The tutorial made these claims about MNIST; here they are judged on this sweep's dataset, {dataset} "
+            "(claim 2 compares two datasets: `report.py <the MNIST sweep> --harder <this one>`).\n\n"
+        )
+    return head + "".join(f"- {line}\n" for line in lines)

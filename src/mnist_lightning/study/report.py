@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from mnist_lightning.hydra_setup import short_value
 from mnist_lightning.io import write_csv, write_json, write_text
 from mnist_lightning.study.aggregate import (
@@ -28,7 +30,7 @@ from mnist_lightning.study.plots import (
     plot_heatmap,
     plot_val_vs_test,
 )
-from mnist_lightning.study.runs import SWEEP_TIME_FILE, Run, configuration_keys, find_runs
+from mnist_lightning.study.runs import SWEEP_TIME_FILE, Run, configuration_keys, find_runs, sweep_config
 from mnist_lightning.study.search import is_search, write_search_report
 from mnist_lightning.study.tf1_column import read_tf1_runs, tf1_markdown, tf1_rows
 
@@ -226,7 +228,13 @@ def build_report(
             harder_rows, _ = aggregate(
                 harder_runs, configuration_keys(Path(harder), harder_runs), None, margin
             )
-        text += "\n" + claims_markdown(rows, margin, harder_rows, *([str(harder)] if harder else []))
+        dataset = str(OmegaConf.select(sweep_config(sweep, runs), "data.name", default="mnist"))
+        names = (
+            [str(OmegaConf.select(sweep_config(Path(harder), harder_runs), "data.name", default=harder))]
+            if harder
+            else []
+        )
+        text += "\n" + claims_markdown(rows, margin, harder_rows, *names, dataset=dataset)
     if correlation["with_step0"]["n_checkpoints"]:  # runs made with track_test=true
         text += (
             f"\nPearson correlation of validation and test accuracy over "
