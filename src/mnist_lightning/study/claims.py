@@ -75,11 +75,12 @@ def claim_more_on_harder(rows: list[dict[str, Any]], harder: list[dict[str, Any]
             f"{_points(interval)} more than on MNIST"
             + (" (more)" if interval[1] > 0 else " (less)" if interval[2] < 0 else " (cannot tell)")
         )
-    overall = "holds" if all(more) else "holds for one of the two" if any(more) else "not shown"
-    return (
-        f"Claim 2 (they matter more on a harder problem): **{overall}**: "
-        + "; ".join(parts)
-        + " (Welch 95% intervals of the difference in cost)."
+    return _judged(
+        "Claim 2 (they matter more on a harder problem)",
+        more,
+        "holds for one of the two",
+        parts,
+        "Welch 95% intervals of the difference in cost",
     )
 
 
@@ -93,12 +94,19 @@ def claim_regularization_marked(rows: list[dict[str, Any]]) -> str:
             return "Claim 3 (regularization's effect is the more marked): cannot tell: needs 2 paired seeds."
         marked.append(interval[1] > 0)
         parts.append(f"L2's cost minus {NAMES[variant]}'s: {_points(interval)}")
-    overall = "holds" if all(marked) else "holds against one of the two" if any(marked) else "not shown"
-    return (
-        f"Claim 3 (regularization's effect is the more marked): **{overall}**: "
-        + "; ".join(parts)
-        + " (paired 95% intervals; holds when each excludes 0 upwards)."
+    return _judged(
+        "Claim 3 (regularization's effect is the more marked)",
+        marked,
+        "holds against one of the two",
+        parts,
+        "paired 95% intervals; holds when each excludes 0 upwards",
     )
+
+
+def _judged(claim: str, shown: list[bool], partly: str, parts: list[str], how: str) -> str:
+    """A claim's line: holds (every comparison shown), `partly` (some), not shown; then its intervals."""
+    overall = "holds" if all(shown) else partly if any(shown) else "not shown"
+    return f"{claim}: **{overall}**: " + "; ".join(parts) + f" ({how})."
 
 
 def is_comparison(rows: list[dict[str, Any]]) -> bool:
