@@ -2,7 +2,9 @@
 
     python benchmarks/serve_load.py --ckpt outputs/<run folder> --data-root ../shared/datasets/mnist
     python benchmarks/serve_load.py --ckpt ... --data-root ... --hostile 4     # beside 4 hostile clients
+    python benchmarks/serve_load.py --ckpt ... --data-root ... --bombs 2      # beside 2 clients sending decoder bombs
     python benchmarks/serve_load.py --ckpt ... --data-root ... --hostile-cases # each hostile case alone
+    python benchmarks/serve_load.py --ckpt ... --data-root ... --hostile-cases --before /tmp/old-checkout
 
 Starts `python src/serve.py` on a free loopback port (or uses --url), then each client thread
 POSTs real MNIST test digits as PNG files over its own keep-alive connection until the requests
@@ -35,14 +37,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import hostile_requests
 
 
-def start_server(ckpt: str, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(ckpt: str, threads: int, tree: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`src/serve.py` of the checkout `tree` on a free loopback port, until its health answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "src" / "serve.py"),
+            str(tree / "src" / "serve.py"),
             f"ckpt='{ckpt}'",
             f"port={port}",
             f"torch_threads={threads}",
@@ -84,6 +87,19 @@ def main() -> None:
         help="K more clients sending the hostile mix (hostile_requests.py) meanwhile",
     )
     parser.add_argument(
+        "--bombs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K more clients sending decoder bombs (hostile_requests.decoder_bombs) meanwhile",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="with --hostile-cases: also run each case against this checkout's server, side by side",
+    )
+    parser.add_argument(
         "--hostile-cases",
         action="store_true",
         help="instead of load: each hostile case alone, with status, time and the server's peak RSS",
@@ -104,12 +120,22 @@ def main() -> None:
     process, url = start_server(args.ckpt, args.threads) if args.ckpt else (None, args.url)
     host, port = url.removeprefix("http://").rsplit(":", 1)
     if args.hostile_cases:
+        cases = hostile_requests.cases()
         try:
-            report_hostile_cases(host, int(port), process)
+            after = hostile_case_rows(host, int(port), process, cases)
         finally:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+        before = None
+        if args.before:
+            old, old_url = start_server(args.ckpt, args.threads, args.before.resolve())
+            try:
+                before = hostile_case_rows("127.0.0.1", int(old_url.rsplit(":", 1)[1]), old, cases)
+            finally:
+                old.terminate()
+                old.wait(timeout=30)
+        print_hostile_table(cases, after, before)
         return
     latencies: list[float] = []
     errors: list[str] = []
@@ -151,8 +177,7 @@ def main() -> None:
     hostile_sent: list[int] = []
     stop = threading.Event()
 
-    def hostile_client() -> None:
-        cases = hostile_requests.cases()
+    def hostile_client(cases: list) -> None:
         while not stop.is_set():
             for case in cases:
                 if stop.is_set():
@@ -172,9 +197,12 @@ def main() -> None:
 
     try:
         started = time.perf_counter()
-        side = [threading.Thread(target=hostile_client) for _ in range(args.hostile)] + [
-            threading.Thread(target=health_probe)
-        ]
+        mix, bombs = hostile_requests.cases() if args.hostile else [], hostile_requests.decoder_bombs()
+        side = (
+            [threading.Thread(target=hostile_client, args=(mix,)) for _ in range(args.hostile)]
+            + [threading.Thread(target=hostile_client, args=(bombs,)) for _ in range(args.bombs)]
+            + [threading.Thread(target=health_probe)]
+        )
         for thread in side:
             thread.start()
         workers = [threading.Thread(target=client) for _ in range(args.clients)]
@@ -211,35 +239,70 @@ def main() -> None:
         print(
             f"/api/health meanwhile: p50 {statistics.median(health_ms):.1f} ms   p99 "
             f"{health_ms[min(len(health_ms) - 1, int(0.99 * len(health_ms)))]:.1f} ms ({len(health_ms)} probes)"
-            + (f"; {len(hostile_sent)} hostile requests from {args.hostile} clients" if args.hostile else "")
+            + (
+                f"; {len(hostile_sent)} hostile requests from {args.hostile + args.bombs} clients"
+                if args.hostile or args.bombs
+                else ""
+            )
         )
 
 
-def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:  # a decode worker ended meanwhile
+        pass
+    return 0.0
 
 
-def report_hostile_cases(host: str, port: int, process: subprocess.Popen | None) -> None:
-    """Each hostile case alone: status, seconds, and the server's peak RSS over idle (when we started it)."""
-    print(f"{'case':32s} {'bytes':>9s} {'status':>6s} {'time':>7s} {'peak RSS over idle':>18s}  detail")
-    for case in hostile_requests.cases():
-        idle = peak_rss_mb(process.pid, "VmRSS") if process else float("nan")
-        if process:
-            Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # VmHWM counts from here
+def process_tree(pid: int) -> list[int]:
+    """The server and its decode workers."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def hostile_case_rows(host: str, port: int, process: subprocess.Popen, cases: list) -> list[tuple]:
+    """Each case alone: (status, seconds, peak RSS over idle summed over the server and its workers, detail)."""
+    rows = []
+    for case in cases:
+        pids = process_tree(process.pid)
+        idle = {pid: rss_mb(pid, "VmRSS") for pid in pids}
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM counts from here
         started = time.perf_counter()
         try:
             status, _, body = hostile_requests.request(host, port, case)
-            detail = body.decode("utf-8", "replace").replace("\n", " ")[:90]
+            detail = body.decode("utf-8", "replace").replace("\n", " ")
+            if status >= 400:
+                detail = json.loads(body).get("detail", detail) if body.startswith(b"{") else detail
+            else:
+                answer = json.loads(body)
+                detail = f"digit {answer.get('digit')}" + (
+                    f" (p={answer['probability']:.2f})" if answer.get("digit") is not None else ""
+                )
         except OSError as exc:
             status, detail = 0, f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - started
-        over = peak_rss_mb(process.pid) - idle if process else float("nan")
-        print(
-            f"{case.name:32s} {len(case.body):>9,d} {status:>6d} {elapsed:>6.2f}s {over:>15.0f} MB  {detail}"
-        )
+        # a worker started meanwhile (one was ended at its deadline) counts from nothing
+        over = sum(rss_mb(pid) - idle.get(pid, 0.0) for pid in process_tree(process.pid))
+        rows.append((status, elapsed, over, detail[:70]))
+    return rows
+
+
+def print_hostile_table(cases: list, after: list, before: list | None) -> None:
+    """A markdown table: each case, its bytes, and status / time / peak RSS over idle (before and) after."""
+    sides = ([("before", before)] if before else []) + [("after" if before else "now", after)]
+    head = "| case | bytes | " + " | ".join(f"{name}: status, time, +RSS, answer" for name, _ in sides) + " |"
+    print(head)
+    print("|" + "---|" * (2 + len(sides)))
+    for i, case in enumerate(cases):
+        cells = [f"{rows[i][0]}, {rows[i][1]:.2f} s, +{rows[i][2]:.0f} MB, {rows[i][3]}" for _, rows in sides]
+        print(f"| {case.name} | {len(case.body):,} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -246,6 +246,7 @@ class Serve:
     request_timeout: float = rule("a number of seconds > 0", positive)
     max_connections: int = rule("an integer >= 1", at_least(1))
     decode_slots: int = rule("an integer >= 1", at_least(1))
+    decode_timeout: float = rule("a number of seconds > 0", positive)
 
 
 SCHEMAS: dict[str, type] = {

@@ -197,7 +197,7 @@ def test_a_jpeg_declaring_more_pixels_than_its_data_codes_is_refused():
 
 
 def test_large_images_are_decoded_within_budget():
-    from mnist_lightning.inference import preprocess
+    from mnist_lightning.inference import decoding as preprocess
 
     photo = _encoded(_stroke_seven(1000).resize((4000, 3000)), "JPEG", quality=85)  # a 12-Mpx phone photo
     grey = preprocess.load_grey(photo)
@@ -211,8 +211,8 @@ def test_large_images_are_decoded_within_budget():
     screen = np.full((2160, 3840), 255, dtype=np.uint8)
     screen[500:1500, 1800:2000] = 0
     assert preprocess.load_grey(_png(screen)).size <= preprocess.WORK_PIXELS  # a 4K screenshot: reduced
-    with pytest.raises(DataError, match="limit 8,294,400 pixels for a PNG"):
-        mnist_input(huge_png(4000, 2200), "the upload")
+    with pytest.raises(DataError, match="limit 40,000,000 pixels for a L PNG"):
+        mnist_input(huge_png(7000, 7000), "the upload")
 
 
 def test_an_export_takes_no_weights_choice_and_a_cut_short_one_is_one_line(trained_run, tmp_path):

@@ -13,7 +13,7 @@ from mnist_lightning.evaluation.metrics import evaluate_model
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.persistence.restore import load_mlp
 from mnist_lightning.serving.app import create_app
-from tests.helpers import huge_png, mnist_test_digits, png_bytes
+from tests.helpers import synthetic_digits, huge_png, mnist_test_digits, png_bytes
 
 LOCAL = "http://127.0.0.1"  # the server answers loopback Host names only
 
@@ -57,7 +57,7 @@ def test_the_exported_onnx_model_serves_the_same_answers(real_run):
 
 
 def test_pixels_array_gives_the_model_s_own_probabilities(client, trained_run):
-    pixels = torch.rand(784).tolist()
+    pixels = (synthetic_digits(1, seed=3)[0][0] / 255).reshape(784).tolist()  # a digit of the training data
     answer = client.post("/api/predict", json={"pixels": pixels})
     assert answer.status_code == 200
     net, _, _ = load_mlp(trained_run)

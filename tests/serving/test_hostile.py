@@ -13,19 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import load_benchmark, serving
+from tests.helpers import load_benchmark, png_bytes, serving, synthetic_digits
 
 hostile = load_benchmark("hostile_requests.py")
 
 REQUEST_TIMEOUT = 1  # seconds a client has for its whole request, in this test's server
-RSS_BUDGET_MB = 300  # peak over idle, whatever the concurrency
+RSS_BUDGET_MB = 300  # peak over idle, whatever the concurrency: 2 decode slots x 100 MB, and the rest
 
 
-def rss_mb(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(field)
+serve_load = load_benchmark("serve_load.py")
+
+
+def tree_mb(pid: int, field: str) -> float:
+    """RSS (VmRSS) or peak RSS (VmHWM) of the server and its decode workers, summed."""
+    return sum(serve_load.rss_mb(p, field) for p in serve_load.process_tree(pid))
+
+
+def reset_peaks(pid: int) -> None:
+    for p in serve_load.process_tree(pid):
+        Path(f"/proc/{p}/clear_refs").write_text("5")  # peak RSS (VmHWM) counts from here
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +51,13 @@ def alive(port: int) -> bool:
 def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(server):
     process, port, log = server
     cases = hostile.cases()
-    idle = rss_mb(process.pid, "VmRSS")
-    Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # peak RSS (VmHWM) counts from here
+    idle = tree_mb(process.pid, "VmRSS")
+    reset_peaks(process.pid)
     for case in cases:
         status, headers, body = hostile.request("127.0.0.1", port, case)
         assert status == case.status, (case.name, status, body[:300])
         assert headers.get("x-content-type-options") == "nosniff", case.name
+        assert case.answer in body.decode(), (case.name, body[:300])
         if status >= 400:
             detail = json.loads(body)["detail"]
             assert case.detail in detail and "\n" not in detail, (case.name, detail)
@@ -68,12 +75,13 @@ def test_every_hostile_case_gets_its_4xx_with_one_line_and_memory_stays_bounded(
             "png-ink-49mpx",
             "jpeg-declares-49mpx-truncated",
             "webp-49mpx",
+            *(bomb.name for bomb in hostile.decoder_bombs()),
         )
     ]
     with ThreadPoolExecutor(24) as pool:  # many at once: decodes queue for their slots
         answers = list(pool.map(lambda case: hostile.request("127.0.0.1", port, case)[0], heavy * 5))
     assert set(answers) <= {200, 400, 503}, answers
-    peak = rss_mb(process.pid, "VmHWM")
+    peak = tree_mb(process.pid, "VmHWM")
     assert peak <= idle + RSS_BUDGET_MB, f"peak RSS {peak:.0f} MB, idle {idle:.0f} MB"
     assert alive(port)
     assert "Traceback" not in log.read_text()
@@ -106,3 +114,39 @@ def test_a_client_vanishing_mid_body_is_one_log_line(server):
     text = log.read_text()[before:]
     assert alive(port) and "Traceback" not in text and "ClientDisconnect" not in text
     assert 1 <= text.count("went away before its request was in") <= 20
+
+
+def test_two_decoder_bombs_meanwhile_do_not_delay_an_honest_digit(server):
+    _process, port, log = server
+    bombs = hostile.decoder_bombs()
+    digit = hostile.Case("digit", hostile.digit_photos().photo(7, "window"), "image/jpeg", 200)
+    with ThreadPoolExecutor(3) as pool:
+        sent = [pool.submit(hostile.request, "127.0.0.1", port, bombs[i % len(bombs)]) for i in range(2)]
+        time.sleep(0.01)  # the bombs are in first
+        started = time.monotonic()
+        status, _, body = hostile.request("127.0.0.1", port, digit)
+        took = time.monotonic() - started
+        assert [future.result()[0] for future in sent] == [400, 400]
+    assert status == 200 and json.loads(body)["digit"] is not None, body[:300]
+    assert took < 1.0, f"the honest digit took {took:.2f} s beside two decoder bombs"
+
+
+def test_a_decode_past_its_deadline_ends_its_worker_and_the_next_is_answered(trained_run, tmp_path):
+    """What the header count cannot foresee is bounded by the deadline: here a 4K screenshot under a
+    deadline far shorter than its decode."""
+    with serving(trained_run, tmp_path / "serve.log", "decode_timeout=0.1", "decode_slots=1") as (
+        process,
+        url,
+    ):
+        port = int(url.rsplit(":", 1)[1])
+        workers = serve_load.process_tree(process.pid)[1:]
+        slow = [case for case in hostile.cases() if case.name == "png-ink-4k-rgba"][0]
+        status, _, body = hostile.request("127.0.0.1", port, slow)
+        assert status == 400 and "took longer than 0.1 s to decode" in json.loads(body)["detail"]
+        assert serve_load.process_tree(process.pid)[1:] != workers  # ended, not left running
+        small = hostile.Case("digit", png_bytes(synthetic_digits(1, seed=4)[0][0]), "image/png", 200)
+        status, _, body = hostile.request(
+            "127.0.0.1", port, small
+        )  # a fresh worker answers (> 0.02 s to start)
+        assert status in (200, 400), body[:300]
+        assert "Traceback" not in (tmp_path / "serve.log").read_text()

@@ -14,8 +14,9 @@ from omegaconf import DictConfig
 from mnist_lightning.console import quiet_console
 from mnist_lightning.errors import DataError, UserError, required
 from mnist_lightning.inference.classify import classify_rows
+from mnist_lightning.inference.decoding import image_files
 from mnist_lightning.inference.predictors import load_model
-from mnist_lightning.inference.preprocess import NoDigit, image_files, mnist_input
+from mnist_lightning.inference.preprocess import NoDigit, mnist_input
 from mnist_lightning.io import write_text
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,12 @@
 """The FastAPI app: the drawing page, `POST /api/predict` and `GET /api/health`.
 
-Images go through the same preprocessing as `predict.py` (`inference.preprocess.mnist_input`);
-the model is loaded once, by the caller, and shared by every request.
+Images go through the same preprocessing as `predict.py` (`inference.preprocess.mnist_input`), in
+decode workers (serving/decoders.py); the model is loaded once, by the caller, and shared by every
+request. JSON pixels go through the same no-digit rule.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -19,10 +19,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
-from mnist_lightning.errors import DataError
 from mnist_lightning.inference.classify import classify_rows
+from mnist_lightning.inference.decode_budget import DECODE_BYTES, MAX_JPEG_PIXELS
 from mnist_lightning.inference.predictors import LoadedModel
-from mnist_lightning.inference.preprocess import NoDigit, mnist_input
+from mnist_lightning.inference.preprocess import NoDigit, why_no_digit
+from mnist_lightning.serving.decoders import DecodePool
 from mnist_lightning.serving.limits import BodySizeLimit
 from mnist_lightning.serving.security import LOOPBACK_HOSTS, SameSiteGuard
 
@@ -128,35 +129,17 @@ async def read_image(request: Request) -> bytes:
     )
 
 
-class DecodeSlots:
-    """At most `slots` images decode at once (each may take tens of MB for a moment); a request
-    that waits longer than `wait_s` for a slot gets 503 with Retry-After."""
-
-    def __init__(self, slots: int, wait_s: float = 5.0) -> None:
-        self.semaphore, self.wait_s = asyncio.Semaphore(slots), wait_s
-
-    async def run(self, work: Any, *args: Any) -> Any:
-        try:
-            await asyncio.wait_for(self.semaphore.acquire(), self.wait_s)
-        except TimeoutError as exc:
-            raise HTTPException(
-                503, "busy: too many images are being read; retry in a second", headers={"Retry-After": "1"}
-            ) from exc
-        try:
-            return await run_in_threadpool(work, *args)
-        finally:
-            self.semaphore.release()
-
-
 def create_app(
     model: LoadedModel,
     max_request_bytes: int = 2_000_000,
     top_k: int = 3,
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS,
     decode_slots: int = 2,
+    decode_timeout: float = 2.0,
 ) -> FastAPI:
     """The app around an already loaded model; bodies over `max_request_bytes` get 413, requests
-    naming another Host 400, cross-site POSTs 403."""
+    naming another Host 400, cross-site POSTs 403. `app.state.decoders` holds the decode workers
+    (started at the first image, or by `serve` before it listens)."""
     app = FastAPI(
         title="MNIST MLP",
         description="Classify a handwritten digit: a PNG/JPEG image or 784 pixel values.",
@@ -166,28 +149,34 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     info = {**model.info, "file": Path(model.info["file"]).name}  # no server paths in answers
-    slots = DecodeSlots(decode_slots)
+    decoders = app.state.decoders = DecodePool(decode_slots, decode_timeout)
 
     def answer(row: np.ndarray) -> dict[str, Any]:
         result = classify_rows(model.predict, row[None, :], top_k)[0]
         return {**result, "input": np.round(row.reshape(28, 28), 3).tolist(), "model": info}
 
-    def classify_image(data: bytes) -> dict[str, Any]:
+    def no_digit(message: str) -> dict[str, Any]:
+        return {
+            "digit": None,
+            "probability": None,
+            "top": [],
+            "message": message,
+            "input": None,
+            "model": info,
+        }
+
+    def classify_pixels(row: np.ndarray) -> dict[str, Any]:
+        why = why_no_digit(row.reshape(28, 28))
+        return no_digit(f"no digit: {why}") if why else answer(row)
+
+    async def classify_image(data: bytes) -> dict[str, Any]:
         if not data:
             raise HTTPException(400, "empty body: send an image file (PNG or JPEG)")
         try:
-            return answer(mnist_input(data, "the uploaded image"))
+            row = await decoders.input_row(data)
         except NoDigit as exc:
-            return {
-                "digit": None,
-                "probability": None,
-                "top": [],
-                "message": str(exc),
-                "input": None,
-                "model": info,
-            }
-        except DataError as exc:
-            raise HTTPException(400, str(exc)) from exc
+            return no_digit(str(exc))
+        return await run_in_threadpool(answer, row)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -196,7 +185,13 @@ def create_app(
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         """The loaded model: format, file, training step and weights (EMA or raw)."""
-        return {"status": "ok", "model": info, "max_request_bytes": max_request_bytes}
+        return {
+            "status": "ok",
+            "model": info,
+            "max_request_bytes": max_request_bytes,
+            "max_jpeg_pixels": MAX_JPEG_PIXELS,  # the page downsizes a photo over the body limit within these
+            "decode_bytes": DECODE_BYTES,
+        }
 
     @app.post("/api/predict", openapi_extra=PREDICT_BODY)
     async def predict(request: Request) -> JSONResponse:
@@ -205,9 +200,8 @@ def create_app(
             payload = await run_in_threadpool(
                 parse_json, await read_capped(request, MAX_JSON_BYTES)
             )  # off the loop
-            return JSONResponse(await run_in_threadpool(answer, pixels_row(payload)))
-        data = await read_image(request)
-        return JSONResponse(await slots.run(classify_image, data))
+            return JSONResponse(await run_in_threadpool(classify_pixels, pixels_row(payload)))
+        return JSONResponse(await classify_image(await read_image(request)))
 
     @app.exception_handler(ClientDisconnect)
     async def client_went_away(request: Request, exc: ClientDisconnect) -> Response:

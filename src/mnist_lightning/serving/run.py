@@ -28,7 +28,10 @@ def serve(cfg: DictConfig) -> None:
     # One image per request: one thread each is fastest, and concurrent requests use the other cores.
     torch.set_num_threads(threads)
     model = load_model(cfg.ckpt, cfg.weights, threads=threads)
-    app = create_app(model, cfg.max_request_bytes, cfg.top_k, tuple(hosts), cfg.decode_slots)
+    app = create_app(
+        model, cfg.max_request_bytes, cfg.top_k, tuple(hosts), cfg.decode_slots, cfg.decode_timeout
+    )
+    app.state.decoders.start()  # before it listens: the first upload does not wait for a worker
     info = model.info
     log.info("Model: %s (%s weights, step %s)", info["file"], info["weights"], info["step"])
     if cfg.host not in LOOPBACK_HOSTS:
@@ -52,6 +55,8 @@ def serve(cfg: DictConfig) -> None:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: stopping is the normal end
         pass
+    finally:
+        app.state.decoders.stop()
     log.info("Stopped serving")
 
 
