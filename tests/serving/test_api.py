@@ -13,7 +13,7 @@ from mnist_lightning.evaluation.metrics import evaluate_model
 from mnist_lightning.inference.predictors import load_model
 from mnist_lightning.persistence.restore import load_mlp
 from mnist_lightning.serving.app import create_app
-from tests.helpers import synthetic_digits, huge_png, mnist_test_digits, png_bytes
+from tests.helpers import huge_png, mnist_test_digits, png_bytes, synthetic_digits
 
 LOCAL = "http://127.0.0.1"  # the server answers loopback Host names only
 

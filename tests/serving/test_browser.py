@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import mnist_test_digits, png_bytes, serving
+from tests.helpers import load_benchmark, mnist_test_digits, png_bytes, serving
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -224,3 +224,108 @@ def test_a_phone_photo_is_downsized_in_the_page_and_classified(server, browser, 
         page.set_input_files("#file", str(photo))
         assert settled_digit(page, before) == str(int(labels[i])), page.text_content("#status")
     assert len(sent) == 2 and max(sent) < 2_000_000, sent  # what went over the wire fits the limit
+
+
+def choose(page, path: Path) -> str:
+    """Choose a file with "Choose image…"; the digit the page then shows ('' when it shows an error)."""
+    before = int(page.get_attribute("body", "data-completed"))
+    page.set_input_files("#file", str(path))
+    return settled_digit(page, before)
+
+
+def test_photos_of_digits_on_paper_under_uneven_light_are_read_in_the_page(server, browser, tmp_path):
+    photos = load_benchmark("digit_photos.py")
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    page.goto(server[0])
+    wait_until(page, "document.getElementById('model').textContent.includes('step 2000')")
+    right, shown = 0, []
+    for digit, light, data in photos.corpus():
+        path = tmp_path / f"digit{digit}_{light}.jpg"
+        path.write_bytes(data)
+        answer = choose(page, path)
+        shown.append(f"{digit}->{answer}")
+        right += answer == str(digit)
+    assert right >= 18, shown
+
+
+def test_the_page_shows_the_server_s_refusal_and_never_answers_for_a_refused_file(server, browser, tmp_path):
+    hostile = load_benchmark("hostile_requests.py")
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    sent: list[int] = []
+    page.on("request", lambda r: sent.append(len(r.post_data_buffer or b"")) if r.method == "POST" else None)
+    page.goto(server[0])
+    wait_until(page, "document.getElementById('model').textContent.includes('step 2000')")
+    refused = {
+        "truncated.jpg": (hostile.jpeg_declaring(7000, 7000), "holds only"),
+        "ink.png": (
+            hostile.encoded(hostile.mostly_ink(7000, 7000), "PNG", compress_level=9),
+            "far too large",
+        ),
+        "bomb.jpg": (hostile.jpeg_scan_repeated(5000), "scans"),
+    }
+    for name, (data, why) in refused.items():
+        (tmp_path / name).write_bytes(data)
+        assert choose(page, tmp_path / name) == "", name
+        line = page.text_content("#status")
+        assert line.startswith("The server answered 400: ") and why in line and "\n" not in line, line
+    assert len(sent) == 3  # each sent as it is: the server's own refusal is shown
+    photo = tmp_path / "big_cut.jpg"  # over the body limit, so the page itself would decode it
+    whole = phone_photo(mnist_test_digits()[0][0].numpy(), rotated=False)
+    photo.write_bytes(whole[: len(whole) * 3 // 4])
+    assert choose(page, photo) == ""
+    assert "cut short" in page.text_content("#status") and len(sent) == 3  # refused here, nothing sent
+
+
+def test_an_answer_that_is_not_json_is_one_readable_line(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    page.goto(server[0])
+    page.route(
+        "**/api/predict",
+        lambda route: route.fulfill(status=503, content_type="text/plain", body="Service Unavailable\nmore"),
+    )
+    digit = tmp_path / "digit.png"
+    digit.write_bytes(png_bytes(mnist_test_digits()[0][0].numpy()))
+    assert choose(page, digit) == ""
+    assert page.text_content("#status") == "The server answered 503: Service Unavailable"
+
+
+def chooser_by_keyboard(page):
+    """The file chooser that Enter on the focused file input opens (headless Chromium sometimes
+    drops the first key press after a page settles: up to three presses)."""
+    from playwright.sync_api import TimeoutError as NoChooser
+
+    for _ in range(3):
+        try:
+            with page.expect_file_chooser(timeout=3000) as chooser:
+                page.keyboard.press("Enter")
+            return chooser.value
+        except NoChooser:
+            continue
+    raise AssertionError("Enter on the focused file input opened no file chooser")
+
+
+def test_the_page_works_from_the_keyboard_and_passes_an_accessibility_check(server, browser, tmp_path):
+    from axe_playwright_python.sync_playwright import Axe
+
+    images, labels = mnist_test_digits()
+    digit = tmp_path / "digit.png"
+    digit.write_bytes(png_bytes(images[0].numpy()))
+    page = browser.new_page(viewport={"width": 900, "height": 720})
+    page.goto(server[0])
+    wait_until(page, "document.getElementById('model').textContent.includes('step 2000')")
+    for _ in range(10):  # Tab from the top of the page until the file picker has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "file":
+            break
+    assert page.evaluate("document.activeElement.id") == "file"
+    before = int(page.get_attribute("body", "data-completed"))
+    chooser_by_keyboard(page).set_files(str(digit))
+    assert settled_digit(page, before) == str(int(labels[0]))
+    before = int(page.get_attribute("body", "data-completed"))
+    page.set_input_files("#file", str(digit))  # the same file again is answered again
+    assert settled_digit(page, before) == str(int(labels[0]))
+    assert (
+        page.evaluate("document.getElementById('file').value") == ""
+    )  # reset, so the next choice is a change
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()

@@ -117,7 +117,7 @@ def test_a_client_vanishing_mid_body_is_one_log_line(server):
 
 
 def test_two_decoder_bombs_meanwhile_do_not_delay_an_honest_digit(server):
-    _process, port, log = server
+    _process, port, _log = server
     bombs = hostile.decoder_bombs()
     digit = hostile.Case("digit", hostile.digit_photos().photo(7, "window"), "image/jpeg", 200)
     with ThreadPoolExecutor(3) as pool:
@@ -140,7 +140,7 @@ def test_a_decode_past_its_deadline_ends_its_worker_and_the_next_is_answered(tra
     ):
         port = int(url.rsplit(":", 1)[1])
         workers = serve_load.process_tree(process.pid)[1:]
-        slow = [case for case in hostile.cases() if case.name == "png-ink-4k-rgba"][0]
+        slow = next(case for case in hostile.cases() if case.name == "png-ink-4k-rgba")
         status, _, body = hostile.request("127.0.0.1", port, slow)
         assert status == 400 and "took longer than 0.1 s to decode" in json.loads(body)["detail"]
         assert serve_load.process_tree(process.pid)[1:] != workers  # ended, not left running
@@ -150,3 +150,22 @@ def test_a_decode_past_its_deadline_ends_its_worker_and_the_next_is_answered(tra
         )  # a fresh worker answers (> 0.02 s to start)
         assert status in (200, 400), body[:300]
         assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_over_the_connection_limit_the_answer_is_json_with_the_security_headers(trained_run, tmp_path):
+    """uvicorn's own 503 (plain text, no headers) is replaced by one like every other answer."""
+    with serving(trained_run, tmp_path / "serve.log", "max_connections=2") as (_process, url):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]  # two held open, silent
+        try:
+            time.sleep(0.2)
+            health = hostile.Case("health", b"", "", 503, path="/api/health", method="GET")
+            status, headers, body = hostile.request("127.0.0.1", port, health)
+        finally:
+            for sock in idle:
+                sock.close()
+        assert status == 503 and headers["content-type"] == "application/json", (status, headers, body)
+        assert headers.get("x-content-type-options") == "nosniff" and headers.get("retry-after") == "1"
+        assert "more than 2 connections at once" in json.loads(body)["detail"]
+        time.sleep(0.2)
+        assert alive(port)

@@ -46,8 +46,7 @@ def serve(cfg: DictConfig) -> None:
         lifespan="off",  # no start-up/shut-down events; "on" logs a CancelledError traceback on Ctrl-C
         log_level="warning",
         access_log=False,
-        http=deadline_protocol(cfg.request_timeout),
-        limit_concurrency=cfg.max_connections,
+        http=deadline_protocol(cfg.request_timeout, cfg.max_connections),  # also the connection limit
     )
     sock = listening_socket(cfg.host, cfg.port)  # bound before "Serving on" is said, so it is true
     try:  # from the moment it says so, Ctrl-C is the documented way to stop it

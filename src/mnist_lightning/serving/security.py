@@ -27,14 +27,16 @@ SECURITY_HEADERS = [
 ]
 
 
-async def _refuse(send: Any, status: int, detail: str) -> None:
+async def refuse(send: Any, status: int, detail: str, headers: tuple = ()) -> None:
+    """A JSON {"detail": ...} answer with the security headers, as every answer of this server has."""
     body = json.dumps({"detail": detail}).encode()
-    headers = [
+    head = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         *SECURITY_HEADERS,
+        *headers,
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -73,7 +75,7 @@ class SameSiteGuard:
         headers = dict(scope["headers"])
         host = host_name(headers.get(b"host", b"").decode("latin-1"))
         if host not in self.allowed_hosts:
-            await _refuse(
+            await refuse(
                 send,
                 400,
                 f"unknown Host {host[:100]!r}: this server answers {', '.join(sorted(self.allowed_hosts))} "
@@ -81,7 +83,7 @@ class SameSiteGuard:
             )
             return
         if is_cross_site(scope["method"], headers):
-            await _refuse(
+            await refuse(
                 send, 403, "cross-site request refused: use the page served here, or a tool such as curl"
             )
             return

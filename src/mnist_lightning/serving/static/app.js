@@ -83,18 +83,28 @@
     form.append("file", blob, name);
     try {
       const response = await fetch("/api/predict", { method: "POST", body: form });
-      const answer = await response.json();
+      const answer = await readAnswer(response);
       if (mine !== newest) return;
-      if (!response.ok) setStatus(answer.detail || `error ${response.status}`, true);
+      if (!response.ok || answer.error) setStatus(answer.error || `The server answered ${response.status}.`, true);
       else show(answer);
     } catch (error) {
-      setStatus(`The server did not answer (${error}).`, true);
+      if (mine === newest) setStatus(`The server did not answer (${error.message || error}).`, true);
     } finally {
       inFlight = false;
       completed += 1;
       document.body.dataset.completed = String(completed);
       if (queued) { queued = false; sendPad(); } else { document.body.dataset.busy = "0"; }
     }
+  }
+
+  // Any answer as one line: this server's JSON {"detail": ...}, or a plain-text one (a proxy's).
+  async function readAnswer(response) {
+    const text = await response.text();
+    let answer = null;
+    try { answer = JSON.parse(text); } catch (error) { answer = null; }
+    if (response.ok && answer) return answer;
+    const detail = answer && typeof answer.detail === "string" ? answer.detail : text.split("\n")[0].slice(0, 200);
+    return { error: `The server answered ${response.status}${detail ? ": " + detail : ""}` };
   }
 
   function show(answer) {
@@ -141,25 +151,47 @@
     small.putImageData(image, 0, 0);
   }
 
-  // A phone photo (12 Mpx, 3-6 MB) is over the server's body limit and far more than a digit needs:
-  // it is drawn upright (EXIF orientation) onto a canvas of at most MAX_SIDE pixels and sent as JPEG.
+  // A file within the server's body limit is sent as it is: the server alone decides what it reads.
+  // A photo over the limit (a phone's 12 Mpx, 3-6 MB) is decoded here, within the server's pixel
+  // budget for a JPEG, drawn upright (EXIF orientation) at most MAX_SIDE pixels a side and sent as
+  // JPEG; what the server would refuse (not a whole JPEG, too many pixels, unreadable) is refused here.
   const MAX_SIDE = 1024;
-  let maxBytes = 2000000;  // the server's limit, from /api/health
+  let limits = { max_request_bytes: 2000000, max_jpeg_pixels: 50000000 };  // /api/health's
+
+  function isWholeJpeg(bytes) {
+    if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;  // not a JPEG
+    let end = -1, scan = -1;
+    for (let i = bytes.length - 2; i >= 0 && (end < 0 || scan < 0); i--) {
+      if (bytes[i] !== 0xff) continue;
+      if (end < 0 && bytes[i + 1] === 0xd9) end = i;
+      if (bytes[i + 1] === 0xda) scan = i;
+    }
+    return end > scan && scan >= 0;
+  }
 
   async function downsized(file) {
+    const tooLarge = `${file.name}: ${file.size.toLocaleString("en")} bytes is over the server's limit ` +
+      `(${limits.max_request_bytes.toLocaleString("en")}) and not a JPEG photo this page can scale down; scale it down first`;
+    const whole = isWholeJpeg(new Uint8Array(await file.arrayBuffer()));
+    if (whole === null) throw new Error(tooLarge);
+    if (!whole) throw new Error(`${file.name}: the JPEG data is cut short (no end marker after the last scan); send the whole file`);
     let bitmap;
     try {
       bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
     } catch (error) {
-      return file;  // not an image this browser reads: the server says why
+      throw new Error(`${file.name}: not a readable image (cut short or corrupt); send a whole PNG, JPEG, GIF, BMP or WebP file`);
+    }
+    if (bitmap.width * bitmap.height > limits.max_jpeg_pixels) {
+      bitmap.close();
+      throw new Error(`${file.name}: ${bitmap.width}x${bitmap.height} pixels is far too large for a digit ` +
+        `(limit ${limits.max_jpeg_pixels.toLocaleString("en")} pixels for a JPEG); scale it down first`);
     }
     const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-    if (scale === 1 && file.size <= maxBytes) { bitmap.close(); return file; }
     const canvas = document.createElement("canvas");
     canvas.width = Math.max(1, Math.round(bitmap.width * scale));
     canvas.height = Math.max(1, Math.round(bitmap.height * scale));
     const context = canvas.getContext("2d");
-    context.fillStyle = "#fff";  // transparency on white, as the server composites it
+    context.fillStyle = "#fff";
     context.fillRect(0, 0, canvas.width, canvas.height);
     context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     bitmap.close();
@@ -172,12 +204,26 @@
     setStatus(`Classifying ${file.name}…`);
     inFlight = true;
     document.body.dataset.busy = "1";
-    const blob = await downsized(file);
-    send(blob, blob === file ? file.name : file.name.replace(/\.[^.]*$/, "") + ".jpg");
+    if (file.size <= limits.max_request_bytes) { send(file, file.name); return; }
+    try {
+      const blob = await downsized(file);
+      send(blob, file.name.replace(/\.[^.]*$/, "") + ".jpg");
+    } catch (error) {
+      setStatus(error.message, true);
+      inFlight = false;
+      completed += 1;
+      document.body.dataset.completed = String(completed);
+      document.body.dataset.busy = "0";
+    }
   }
 
   document.getElementById("clear").addEventListener("click", clearPad);
-  document.getElementById("file").addEventListener("change", (event) => sendFile(event.target.files[0]));
+  const picker = document.getElementById("file");
+  picker.addEventListener("change", () => {
+    const file = picker.files[0];
+    picker.value = "";  // choosing the same file again is a change too
+    sendFile(file);
+  });
   pad.addEventListener("dragover", (event) => { event.preventDefault(); pad.classList.add("dragging"); });
   pad.addEventListener("dragleave", () => pad.classList.remove("dragging"));
   pad.addEventListener("drop", (event) => {
@@ -187,7 +233,7 @@
   });
 
   fetch("/api/health").then((r) => r.json()).then((health) => {
-    maxBytes = health.max_request_bytes || maxBytes;
+    limits = { ...limits, ...health };
     const m = health.model;
     document.getElementById("model").textContent =
       `Model: ${m.format} file, ${m.weights || "?"} weights, step ${m.step ?? "?"}`;
