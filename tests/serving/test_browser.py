@@ -329,3 +329,17 @@ def test_the_page_works_from_the_keyboard_and_passes_an_accessibility_check(serv
     )  # reset, so the next choice is a change
     results = Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
+
+
+def test_photos_of_digits_on_paper_are_read_through_the_api(server):
+    photos = load_benchmark("digit_photos.py")
+    right, shown = 0, []
+    for digit, _light, data in photos.corpus():
+        request = urllib.request.Request(
+            f"{server[0]}/api/predict", data=data, headers={"content-type": "image/jpeg"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())["digit"]
+        shown.append(f"{digit}->{answer}")
+        right += answer == digit
+    assert right >= 18, shown
