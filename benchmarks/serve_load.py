@@ -94,6 +94,13 @@ def main() -> None:
         help="K more clients sending decoder bombs (hostile_requests.decoder_bombs) meanwhile",
     )
     parser.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        metavar="CHECKOUT",
+        help="serve this checkout's src/serve.py (default: this one), e.g. an older commit's worktree",
+    )
+    parser.add_argument(
         "--before",
         type=Path,
         metavar="CHECKOUT",
@@ -117,7 +124,9 @@ def main() -> None:
         Image.fromarray(image.numpy()).save(buffer, format="PNG")
         bodies.append(buffer.getvalue())
 
-    process, url = start_server(args.ckpt, args.threads) if args.ckpt else (None, args.url)
+    process, url = (
+        start_server(args.ckpt, args.threads, args.tree.resolve()) if args.ckpt else (None, args.url)
+    )
     host, port = url.removeprefix("http://").rsplit(":", 1)
     if args.hostile_cases:
         cases = hostile_requests.cases()
