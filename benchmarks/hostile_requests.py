@@ -275,6 +275,7 @@ def cases() -> list[Case]:
             ),
             Case("content-type-jsonx", pixels_784, "application/jsonx", 415, "unsupported content type"),
             Case("content-type-upper-case", pixels_784, "Application/JSON", 200),
+            Case("invalid-http-request", b"", "", 400, "not a valid HTTP request", method="G(ET"),
             Case(
                 "host-rebinding",
                 b"",
