@@ -4,7 +4,9 @@ clients cut off, the server alive afterwards and its memory bounded whatever the
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import time
 import urllib.request
@@ -169,3 +171,20 @@ def test_over_the_connection_limit_the_answer_is_json_with_the_security_headers(
         assert "more than 2 connections at once" in json.loads(body)["detail"]
         time.sleep(0.2)
         assert alive(port)
+
+
+def test_a_worker_ended_mid_decode_is_one_line_and_replaced(server):
+    process, port, log = server
+    workers = serve_load.process_tree(process.pid)[1:]
+    for pid in workers:  # frozen: the decode cannot finish before the kill
+        os.kill(pid, signal.SIGSTOP)
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(hostile.request, "127.0.0.1", port, next(iter(hostile.photos())))
+        time.sleep(0.5)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        status, _, body = answer.result()
+    assert status == 400 and "its decoder stopped on it" in json.loads(body)["detail"], body[:300]
+    status, _, body = hostile.request("127.0.0.1", port, next(iter(hostile.photos())))
+    assert status == 200 and json.loads(body)["digit"] is not None, body[:300]  # fresh workers answer
+    assert "Traceback" not in log.read_text()

@@ -34,6 +34,10 @@ class DecodeTimeout(Exception):
     pass
 
 
+class DecoderStopped(Exception):
+    """The worker ended in the middle of a decode (killed by the system, or its decoder crashed)."""
+
+
 class DecodeWorker:
     """One worker process and the pipe to it; started when first needed, restarted after a kill."""
 
@@ -71,7 +75,8 @@ class DecodeWorker:
         return self.process.pid if self.process is not None else None
 
     def decode(self, data: bytes, timeout_s: float) -> tuple[bytes, bytes]:
-        """(kind, payload) of the worker's answer; DecodeTimeout when none comes within `timeout_s`."""
+        """(kind, payload) of the worker's answer; DecodeTimeout when none comes within `timeout_s`,
+        DecoderStopped when the worker ends without one."""
         with self._lock:
             if self.process is None or self.process.poll() is not None:
                 self.start()
@@ -80,9 +85,12 @@ class DecodeWorker:
                 self.process.stdin.write(struct.pack(">I", len(data)) + data)
                 self.process.stdin.flush()
                 return self._answer(deadline)
-            except (DecodeTimeout, BrokenPipeError, EOFError):
+            except DecodeTimeout:
                 self.stop()  # whatever it was doing ends now; the next decode starts a fresh one
-                raise DecodeTimeout from None
+                raise
+            except (BrokenPipeError, EOFError):
+                self.stop()
+                raise DecoderStopped from None
 
     def _answer(self, deadline: float) -> tuple[bytes, bytes]:
         head = self._read(5, deadline)
@@ -141,6 +149,11 @@ class DecodePool:
                 400,
                 f"the image took longer than {self.timeout_s:g} s to decode (the limit): "
                 "save it again as a PNG or a baseline JPEG",
+            ) from exc
+        except DecoderStopped as exc:
+            raise HTTPException(
+                400,
+                "the image could not be decoded (its decoder stopped on it): send a whole PNG or JPEG file",
             ) from exc
         finally:
             self._free.put_nowait(worker)
