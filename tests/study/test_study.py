@@ -290,10 +290,14 @@ def test_a_diverged_single_run_stops_cleanly(synthetic_root, tmp_path):
 
 
 def completed_trials(sweep) -> list:
+    """The search's completed trials; none while it has created its database but not yet its study."""
     import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name="mnist_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    try:
+        study = optuna.load_study(study_name="mnist_mlp", storage=f"sqlite:///{sweep}/optuna.db")
+    except KeyError:  # optuna's "Record does not exist.": the study row is not written yet
+        return []
     return study.get_trials(states=(TrialState.COMPLETE,))
 
 
