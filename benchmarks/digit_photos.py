@@ -2,6 +2,10 @@
 size, under uneven light (a gradient, a vignette, a soft shadow), with paper texture and sensor noise.
 
     python benchmarks/digit_photos.py --out /tmp/photos          # writes digit<d>_<light>.jpg
+    python benchmarks/digit_photos.py --ckpt outputs/tutorial    # how many a model reads (predict's path)
+    python benchmarks/digit_photos.py --url http://127.0.0.1:8000 # ... through a running server's API
+    python benchmarks/digit_photos.py --ckpt outputs/tutorial    # how many a model reads (predict's path)
+    python benchmarks/digit_photos.py --url http://127.0.0.1:8000 # ... through a running server's API
 
 Used by tests/serving (through the API and the page) and by `hostile_requests.py` (an honest photo
 beside the bombs). Deterministic: the same files for the same arguments.
@@ -94,16 +98,63 @@ def corpus() -> list[tuple[int, str, bytes]]:
     return [(digit, light, photo(digit, light)) for digit in range(10) for light in LIGHTS]
 
 
+def read_by_model(ckpt: str) -> list[int | None]:
+    """The digit a checkpoint reads in each photo, through predict's preprocessing (None: no digit)."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from mnist_lightning.inference.preprocess import NoDigit, mnist_input
+    from mnist_lightning.persistence.restore import load_mlp
+
+    net, _, _ = load_mlp(ckpt)
+    digits: list[int | None] = []
+    for _, _, data in corpus():
+        try:
+            row = torch.from_numpy(mnist_input(data)[None])
+        except NoDigit:
+            digits.append(None)
+            continue
+        with torch.no_grad():
+            digits.append(int(net(row).argmax()))
+    return digits
+
+
+def read_by_server(url: str) -> list[int | None]:
+    """The digit a running server answers for each photo, posted as a JPEG."""
+    import json
+    import urllib.request
+
+    digits = []
+    for _, _, data in corpus():
+        request = urllib.request.Request(
+            f"{url}/api/predict", data=data, headers={"content-type": "image/jpeg"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            digits.append(json.loads(response.read())["digit"])
+    return digits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", type=Path, required=True)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", type=Path, help="write the photos into this folder")
+    what.add_argument("--ckpt", help="a checkpoint or run folder: how many photos it reads right")
+    what.add_argument("--url", help="a running server (loopback): how many its API reads right")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for digit, light, data in corpus():
-        (args.out / f"digit{digit}_{light}.jpg").write_bytes(data)
-        print(f"digit{digit}_{light}.jpg: {len(data):,} bytes")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for digit, light, data in corpus():
+            (args.out / f"digit{digit}_{light}.jpg").write_bytes(data)
+            print(f"digit{digit}_{light}.jpg: {len(data):,} bytes")
+        return
+    read = read_by_model(args.ckpt) if args.ckpt else read_by_server(args.url)
+    truth = [digit for digit, _, _ in corpus()]
+    print(" ".join(f"{t}->{'-' if r is None else r}" for t, r in zip(truth, read)))
+    print(f"{sum(t == r for t, r in zip(truth, read))} of {len(truth)} read right")
 
 
 if __name__ == "__main__":
