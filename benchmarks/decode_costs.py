@@ -22,7 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mnist_lightning.inference.decode_budget import decode_bytes
+from mnist_lightning.inference.decode_budget import JPEG_FORMATS, decode_bytes, jpeg_frame
 
 CASES = [
     ("PNG", "1"),
@@ -107,7 +107,8 @@ def main() -> None:
     for image_format, mode in CASES + [("JPEG", "RGB progressive")]:
         data = sample(image_format, mode.split()[0], args.side, mode.endswith("progressive"))
         image = Image.open(io.BytesIO(data))
-        counted = decode_bytes(image.format, image.mode, image.width, image.height, data)
+        frame = jpeg_frame(data) if image.format in JPEG_FORMATS else None
+        counted = decode_bytes(image.format, image.mode, image.width, image.height, frame)
         peak = peak_bytes(data)
         measured = (
             "refused"

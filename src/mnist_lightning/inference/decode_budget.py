@@ -140,28 +140,33 @@ def bytes_per_pixel(image_format: str, mode: str) -> int:
     return BYTES_PER_PIXEL.get(image_format, {}).get(mode, 4 * max(1, len(mode)))
 
 
-def decode_bytes(image_format: str, mode: str, width: int, height: int, data: bytes) -> int:
-    """Peak memory of decoding these bytes and preparing the model's input from them, counted."""
-    if image_format in JPEG_FORMATS:
-        return FIXED_BYTES + DRAFT_BYTES + jpeg_frame(data).coefficient_bytes
+def decode_bytes(
+    image_format: str, mode: str, width: int, height: int, frame: JpegFrame | None = None
+) -> int:
+    """Peak memory of decoding an image and preparing the model's input from it, counted
+    (`frame`: a JPEG's, from `jpeg_frame`)."""
+    if frame is not None:
+        return FIXED_BYTES + DRAFT_BYTES + frame.coefficient_bytes
     return FIXED_BYTES + width * height * bytes_per_pixel(image_format, mode)
 
 
-def over_budget(image_format: str, mode: str, width: int, height: int, data: bytes) -> str | None:
-    """Why decoding these bytes would exceed the budget, as the end of an error line; None when it fits."""
-    if image_format in JPEG_FORMATS:
+def over_budget(
+    image_format: str, mode: str, width: int, height: int, frame: JpegFrame | None = None
+) -> str | None:
+    """Why decoding the image would exceed the budget, as the end of an error line; None when it fits
+    (`frame`: a JPEG's, from `jpeg_frame`)."""
+    if frame is not None:
         if width * height > MAX_JPEG_PIXELS:
             return f"{width}x{height} pixels is far too large for a digit (limit {MAX_JPEG_PIXELS:,} pixels for a JPEG)"
-        scans = jpeg_frame(data).scans
-        if scans > MAX_JPEG_SCANS:
-            return f"the JPEG has {scans:,} scans (limit {MAX_JPEG_SCANS}; a photo has at most ~20)"
-        if (need := decode_bytes(image_format, mode, width, height, data)) > DECODE_BYTES:
+        if frame.scans > MAX_JPEG_SCANS:
+            return f"the JPEG has {frame.scans:,} scans (limit {MAX_JPEG_SCANS}; a photo has at most ~20)"
+        if (need := decode_bytes(image_format, mode, width, height, frame)) > DECODE_BYTES:
             return (
                 f"a progressive {width}x{height} JPEG needs {need / 1e6:,.0f} MB to decode "
                 f"(limit {DECODE_BYTES / 1e6:.0f} MB); save it as a baseline JPEG"
             )
         return None
-    if decode_bytes(image_format, mode, width, height, data) > DECODE_BYTES:
+    if decode_bytes(image_format, mode, width, height) > DECODE_BYTES:
         limit = (DECODE_BYTES - FIXED_BYTES) // bytes_per_pixel(image_format, mode)
         return (
             f"{width}x{height} pixels is far too large for a digit "

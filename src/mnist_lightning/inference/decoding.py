@@ -16,7 +16,13 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mnist_lightning.errors import DataError
-from mnist_lightning.inference.decode_budget import JPEG_FORMATS, jpeg_frame, over_budget, webp_size
+from mnist_lightning.inference.decode_budget import (
+    JPEG_FORMATS,
+    JpegFrame,
+    jpeg_frame,
+    over_budget,
+    webp_size,
+)
 
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # Pillow opens an MPO as its JPEG plugin's
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".mpo", ".gif", ".bmp", ".webp"}
@@ -25,13 +31,12 @@ WORK_PIXELS = 1_000_000
 MAX_FILE_BYTES = 64_000_000  # predict's files (the server's bodies have their own, lower limit)
 
 
-def _refuse_incomplete_jpeg(data: bytes, name: str) -> None:
+def _refuse_incomplete_jpeg(frame: JpegFrame, name: str) -> None:
     """A JPEG cut short, or whose header declares more pixels than its data codes, still decodes
     (libjpeg pads it with grey): refuse it instead of guessing a digit.
 
     Every 8x8 block of the full-resolution channel costs at least one bit of scan data.
     """
-    frame = jpeg_frame(data)
     if not frame.complete:
         raise DataError(
             f"{name}: the JPEG data is cut short (no end marker after the last scan); send the whole file"
@@ -88,7 +93,7 @@ def load_grey(source: Path | bytes, name: str | None = None) -> np.ndarray:
     name = name or (str(source) if isinstance(source, Path) else "the image")
     data = _read_file(source, name) if isinstance(source, Path) else source
     canvas = webp_size(data)
-    if canvas and (why := over_budget("WEBP", "RGBA", *canvas, data)):
+    if canvas and (why := over_budget("WEBP", "RGBA", *canvas)):
         raise DataError(f"{name}: {why}; scale it down first")
     try:
         with warnings.catch_warnings():  # PIL warns above ~89 Mpx; the budget is far lower
@@ -96,11 +101,12 @@ def load_grey(source: Path | bytes, name: str | None = None) -> np.ndarray:
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         with image:
             width, height = image.size
-            why = over_budget(image.format, image.mode, width, height, data)
+            frame = jpeg_frame(data) if image.format in JPEG_FORMATS else None  # its markers, walked once
+            why = over_budget(image.format, image.mode, width, height, frame)
             if why:
                 raise DataError(f"{name}: {why}; scale it down first")
             if image.format in JPEG_FORMATS:
-                _refuse_incomplete_jpeg(data, name)
+                _refuse_incomplete_jpeg(frame, name)
                 scale = math.sqrt(width * height / WORK_PIXELS)
                 image.draft("L", (math.ceil(width / scale), math.ceil(height / scale)))
             image.load()
