@@ -58,7 +58,7 @@ class DecodeWorker:
             stdout=subprocess.PIPE,
             env=env,
         )
-        weakref.finalize(self, process.kill)
+        self._killed_with_worker = weakref.finalize(self, process.kill)  # an app dropped without stop()
         self.process = process
         kind, _ = self._answer(time.monotonic() + START_TIMEOUT_S)
         if kind != b"S":
@@ -66,13 +66,10 @@ class DecodeWorker:
 
     def stop(self) -> None:
         if self.process is not None:
+            self._killed_with_worker.detach()  # one finalizer per live process, not one per restart
             self.process.kill()
             self.process.wait()
             self.process = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
 
     def decode(self, data: bytes, timeout_s: float) -> tuple[bytes, bytes]:
         """(kind, payload) of the worker's answer; DecodeTimeout when none comes within `timeout_s`,
@@ -126,9 +123,6 @@ class DecodePool:
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
-
-    def pids(self) -> list[int]:
-        return [worker.pid for worker in self.workers if worker.pid is not None]
 
     async def input_row(self, data: bytes) -> np.ndarray:
         """The model's input row for an encoded image; NoDigit, or HTTPException 400/503."""
