@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, List, Optional  # noqa: UP035
+from typing import Any, Dict, List, Optional  # noqa: UP035
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
@@ -161,6 +161,7 @@ class Callbacks:
 class Report:
     reference: Optional[str] = rule("a configuration, e.g. lr=0.1, or null (the first)")
     retrain_best_seeds: int = rule("an integer >= 0", at_least(0))
+    raw_weights_of: Dict[str, str] = rule("a mapping such as {no_ema: all}, or {}")
 
 
 @dataclass

@@ -113,6 +113,14 @@ def diverged_notes(diverged: list[Run]) -> list[str]:
     ]
 
 
+def raw_weights_notes(runs: list[Run]) -> list[str]:
+    """`the raw weights of all's jobs`, for a configuration read from another's (study/raw_weights.py)."""
+    sources = sorted({r.metrics["raw_weights_of"] for r in runs if r.metrics.get("raw_weights_of")})
+    return (
+        [f"read from the raw weights of {', '.join(sources)}'s jobs (not trained again)"] if sources else []
+    )
+
+
 def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str, Any]:
     """Test accuracy of the weights each run reports (EMA when on, raw when off) over its seeds.
 
@@ -124,7 +132,9 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
     tests = [r.metrics["test_acc"] for r in done]
     vals = [r.metrics["val_acc"] for r in done if r.metrics.get("val_acc") is not None]
     best_vals = [r.metrics["best_val_acc"] for r in done if r.metrics.get("best_val_acc") is not None]
+    walls = [r.metrics["wall_time_s"] for r in done if r.metrics.get("wall_time_s") is not None]
     notes = diverged_notes(diverged)
+    notes += raw_weights_notes(runs)
     notes += [f"seed {r.seed} failed: {r.error}" for r in failed]
     return {
         **dict(configuration),
@@ -143,7 +153,7 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
             FIGURE_COLUMNS[FIGURE_COLUMNS.index("diff_vs_reference") : FIGURE_COLUMNS.index("steps")]
         ),
         "steps": max((r.metrics.get("step", 0) for r in done), default=None),
-        "wall_time_s_mean": mean([r.metrics["wall_time_s"] for r in done]) if done else None,
+        "wall_time_s_mean": mean(walls) if walls else None,
         "weights": "/".join(sorted({r.weights for r in done})) or None,
         "compute_dtype": "/".join(sorted({what_ran(r)[0] for r in done})) or None,
         "cpu": " / ".join(sorted({what_ran(r)[1] for r in done})) or None,

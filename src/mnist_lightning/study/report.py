@@ -30,6 +30,7 @@ from mnist_lightning.study.plots import (
     plot_heatmap,
     plot_val_vs_test,
 )
+from mnist_lightning.study.raw_weights import add_raw_weights_runs, sweep_raw_weights_of
 from mnist_lightning.study.runs import SWEEP_TIME_FILE, Run, configuration_keys, find_runs, sweep_config
 from mnist_lightning.study.search import is_search, write_search_report
 from mnist_lightning.study.tf1_column import read_tf1_runs, tf1_markdown, tf1_rows
@@ -146,7 +147,18 @@ def what_ran_line(rows: list[dict[str, Any]], runs: list[Run]) -> str:
     return f"Every job ran in {ran[0][0]} on {ran[0][1]}."
 
 
-def sweep_time_line(sweep: Path, runs: list[Run]) -> str | None:
+def read_sweep(sweep: Path) -> tuple[list[Run], list[str], int]:
+    """(the sweep's runs, with those its `report.raw_weights_of` reads from others; its configuration keys;
+    how many jobs it trained)."""
+    runs = find_runs(sweep)
+    if not runs:
+        raise FileNotFoundError(f"no job folders (with .hydra/config.yaml) under {sweep}")
+    keys = configuration_keys(sweep, runs)
+    derived = sweep_raw_weights_of(sweep_config(sweep, runs))
+    return add_raw_weights_runs(runs, keys, derived), keys, len(runs)
+
+
+def sweep_time_line(sweep: Path, jobs: int) -> str | None:
     """The sweep's own clock (sweep_time.json, written when the multirun ended)."""
     path = sweep / SWEEP_TIME_FILE
     if not path.is_file():
@@ -154,7 +166,7 @@ def sweep_time_line(sweep: Path, runs: list[Run]) -> str | None:
     try:
         t = json.loads(path.read_text())
         return (
-            f"The sweep took {t['wall_s'] / 60:.1f} min for {len(runs)} jobs, {t['jobs_at_once']} at a time, "
+            f"The sweep took {t['wall_s'] / 60:.1f} min for {jobs} jobs, {t['jobs_at_once']} at a time, "
             f"on {t['cpu']} ({t['started_at']} to {t['finished_at']}; {SWEEP_TIME_FILE})."
         )
     except (ValueError, KeyError, TypeError):
@@ -209,25 +221,20 @@ def build_report(
     `tf1`: the TF1 program's summary.jsonl for its column; `harder`: the same study on a harder dataset,
     for the tutorial's claim 2."""
     sweep = Path(sweep)
-    runs = find_runs(sweep)
-    if not runs:
-        raise FileNotFoundError(f"no job folders (with .hydra/config.yaml) under {sweep}")
-    keys = configuration_keys(sweep, runs)
+    runs, keys, trained = read_sweep(sweep)
     rows, ref = aggregate(runs, keys, reference, margin)
     correlation = correlations(runs, keys)
     text = markdown_table(rows, keys, ref, margin)
     text += f"\n{what_ran_line(rows, runs)}\n"
-    timing = sweep_time_line(sweep, runs)
+    timing = sweep_time_line(sweep, trained)
     text += f"\n{timing}\n" if timing else ""
     if tf1 is not None:
         text += "\n" + tf1_markdown(tf1_rows(rows, read_tf1_runs(tf1)), str(tf1))
     if keys == ["variant"] and is_comparison(rows):
         harder_rows = None
         if harder is not None:
-            harder_runs = find_runs(Path(harder))
-            harder_rows, _ = aggregate(
-                harder_runs, configuration_keys(Path(harder), harder_runs), None, margin
-            )
+            harder_runs, harder_keys, _ = read_sweep(Path(harder))
+            harder_rows, _ = aggregate(harder_runs, harder_keys, None, margin)
         dataset = str(OmegaConf.select(sweep_config(sweep, runs), "data.name", default="mnist"))
         names = (
             [str(OmegaConf.select(sweep_config(Path(harder), harder_runs), "data.name", default=harder))]
