@@ -207,6 +207,30 @@ def first_layer_backends_ms(repeats: int = 2000) -> dict[str, float]:
     return timed
 
 
+def stacked_models_ms(models: int = 3, repeats: int = 2000) -> dict[str, float]:
+    """The first layer's two training GEMMs (forward, weight gradient) for `models` models on one batch,
+    one model at a time against all of them stacked into one GEMM (784 x 500*models): would training
+    several variants of a seed (same batches) in one process pay on this CPU?"""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.rand(100, 784, generator=g), torch.randn(500 * models, 784, generator=g) * 0.1
+    b, grad = torch.zeros(500 * models), torch.randn(100, 500 * models, generator=g)
+    parts = [
+        (b[i * 500 : (i + 1) * 500], w[i * 500 : (i + 1) * 500], grad[:, i * 500 : (i + 1) * 500])
+        for i in range(models)
+    ]
+
+    def one_at_a_time() -> None:
+        for bias, weight, gradient in parts:
+            torch.addmm(bias, x, weight.t())
+            gradient.t().mm(x)
+
+    def stacked() -> None:
+        torch.addmm(b, x, w.t())
+        grad.t().mm(x)
+
+    return {"one at a time": median_ms(one_at_a_time, repeats), "stacked": median_ms(stacked, repeats)}
+
+
 class StepTimer(L.Callback):
     """Times the fit loop only (not Trainer construction, data setup or teardown)."""
 
@@ -541,6 +565,11 @@ def in_process(args: argparse.Namespace) -> None:
     if args.device == "cpu" and args.precision == "fp32":
         backends = ", ".join(f"{name} {ms:.3f} ms" for name, ms in first_layer_backends_ms(timings).items())
         print(f"first layer's forward GEMM alone: {backends}")
+        stacked = stacked_models_ms(3, timings)
+        print(
+            f"first layer's GEMMs of 3 models on one batch: one at a time {stacked['one at a time']:.3f} ms, "
+            f"stacked into one {stacked['stacked']:.3f} ms ({stacked['one at a time'] / stacked['stacked']:.2f}x)"
+        )
 
 
 def speed_layers() -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:

@@ -52,6 +52,11 @@ def test_train_throughput_runs(precision, monkeypatch, capsys):
         r"gradients ([0-9.]+) ms \+ update \([^)]*\) ([0-9.]+) ms; whole step ([0-9.]+) ms", out
     )
     assert parts and all(float(ms) > 0 for ms in parts.groups()), out
+    if precision == "fp32":
+        stacked = re.search(
+            r"3 models on one batch: one at a time ([0-9.]+) ms, stacked into one ([0-9.]+) ms", out
+        )
+        assert stacked and all(float(ms) > 0 for ms in stacked.groups()), out
 
 
 @pytest.mark.parametrize("ema", ["on", "off"])
