@@ -34,9 +34,12 @@ def test_every_program_config_composes(program):
     assert OmegaConf.to_container(cfg) is not None
 
 
-def test_the_study_sweeps_exactly_the_variant_files():
-    sweep = OmegaConf.load(CONF / "experiment" / "comparison.yaml").hydra.sweeper.params.variant.split(",")
-    assert sorted(sweep) == sorted(p.stem for p in (CONF / "variant").glob("*.yaml"))
+def test_the_study_covers_exactly_the_variant_files():
+    study = OmegaConf.load(CONF / "experiment" / "comparison.yaml")
+    sweep = study.hydra.sweeper.params.variant.split(",")
+    read = dict(study.report.raw_weights_of)  # {no_ema: all}: reported from all's raw weights
+    assert sorted(sweep + list(read)) == sorted(p.stem for p in (CONF / "variant").glob("*.yaml"))
+    assert set(read.values()) <= set(sweep) and not set(read) & set(sweep)
     assert sweep[0] == "all"  # the reference every difference is measured against
 
 
