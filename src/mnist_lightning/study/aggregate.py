@@ -163,6 +163,12 @@ def configuration_row(configuration: Configuration, runs: list[Run]) -> dict[str
     }
 
 
+def named_configuration(name: str, keys: list[str]) -> dict[str, str]:
+    """`lr=0.1`, `variant=all,lr=0.4`, or a bare value (`all`) in a sweep of one key, as {key: value}."""
+    named = dict(part.strip().split("=", 1) for part in name.split(",") if "=" in part)
+    return named or ({keys[0]: name.strip()} if len(keys) == 1 else {})
+
+
 def find_reference(
     rows: list[dict[str, Any]], keys: list[str], reference: str | None
 ) -> dict[str, Any] | None:
@@ -171,9 +177,7 @@ def find_reference(
         return None
     if not reference:
         return rows[0]
-    wanted = dict(part.strip().split("=", 1) for part in reference.split(",") if "=" in part)
-    if not wanted and len(keys) == 1:
-        wanted = {keys[0]: reference.strip()}
+    wanted = named_configuration(reference, keys)
     matches = [row for row in rows if wanted and all(str(row.get(k)) == v for k, v in wanted.items())]
     if len(matches) != 1:
         labels = ", ".join(row["label"] for row in rows)

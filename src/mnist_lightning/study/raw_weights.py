@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from mnist_lightning.errors import ConfigError
+from mnist_lightning.study.aggregate import named_configuration
 from mnist_lightning.study.runs import Run
 
 AVERAGE_LOSSES = ("val_loss", "test_loss")  # a run with EMA on records the losses of the average only
@@ -23,12 +24,6 @@ AVERAGE_LOSSES = ("val_loss", "test_loss")  # a run with EMA on records the loss
 def _raw_only(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record without what describes the average (`*_ema`, its losses)."""
     return {k: v for k, v in record.items() if not k.endswith("_ema") and k not in AVERAGE_LOSSES}
-
-
-def _configuration(name: str, keys: list[str]) -> dict[str, str]:
-    """`no_ema` (a sweep of one key) or `variant=no_ema,lr=0.4`, as {key: value}."""
-    named = dict(part.strip().split("=", 1) for part in name.split(",") if "=" in part)
-    return named or ({keys[0]: name.strip()} if len(keys) == 1 else {})
 
 
 def _is(run: Run, configuration: Mapping[str, str]) -> bool:
@@ -65,7 +60,7 @@ def add_raw_weights_runs(runs: list[Run], keys: list[str], raw_weights_of: Mappi
     record of each of the source's runs as the derived configuration's (after the sweep's own runs)."""
     added = []
     for derived, source in raw_weights_of.items():
-        wanted, given = _configuration(str(derived), keys), _configuration(str(source), keys)
+        wanted, given = named_configuration(str(derived), keys), named_configuration(str(source), keys)
         if not wanted or set(wanted) - set(keys) or not given or set(given) - set(keys):
             raise ConfigError(
                 f"report.raw_weights_of: {derived}: {source} does not name configurations of this sweep "
