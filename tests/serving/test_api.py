@@ -1,6 +1,8 @@
 """The JSON API through FastAPI's test client: real digits, bad requests, health, static files."""
 
+import os
 import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -318,3 +320,31 @@ def test_a_taken_port_or_an_unknown_host_is_one_line_before_serving_is_announced
     output = result.stdout + result.stderr
     assert result.returncode == 2 and "Serving on" not in output
     assert "error: host=no.such.host.invalid does not resolve" in output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("moment", ["before-uvicorn-takes-it", "while-serving"])
+def test_a_stop_signal_at_any_moment_after_the_announcement_ends_serving_without_raising(signum, moment):
+    """From "Serving on" to the end, a stop signal asks the server to stop: it never raises where it
+    lands (Python's Ctrl-C in the event loop's set-up left a half-made loop and a traceback)."""
+    import threading
+
+    import uvicorn
+
+    from mnist_lightning.serving.run import listening_socket, signals_stop
+
+    async def app(scope, receive, send):  # never called: nothing connects
+        raise AssertionError(scope)
+
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    sock = listening_socket("127.0.0.1", 0)
+    before = signal.getsignal(signum)
+    with signals_stop(server):
+        if moment == "before-uvicorn-takes-it":
+            signal.raise_signal(signum)
+        else:
+            threading.Timer(0.5, os.kill, (os.getpid(), signum)).start()
+        server.run(sockets=[sock])  # returns, nothing raised
+    assert server.should_exit and not server.force_exit
+    assert signal.getsignal(signum) is before  # given back as it was
+    assert sock.fileno() == -1  # uvicorn closed the listening socket

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import signal
 import socket
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 import torch
+import uvicorn
 from omegaconf import DictConfig
 
 from mnist_lightning.console import quiet_console
@@ -20,8 +26,6 @@ log = logging.getLogger(__name__)
 
 
 def serve(cfg: DictConfig) -> None:
-    import uvicorn
-
     required(cfg, "ckpt")
     hosts = list(cfg.allowed_hosts)  # types and ranges: schema.py, checked before this runs
     threads = cfg.torch_threads
@@ -48,15 +52,39 @@ def serve(cfg: DictConfig) -> None:
         access_log=False,
         http=deadline_protocol(cfg.request_timeout, cfg.max_connections),  # also the connection limit
     )
+    server = uvicorn.Server(config)
     sock = listening_socket(cfg.host, cfg.port)  # bound before "Serving on" is said, so it is true
-    try:  # from the moment it says so, Ctrl-C is the documented way to stop it
-        log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, sock.getsockname()[1])
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down on: stopping is the normal end
-        pass
+    try:
+        with signals_stop(server):  # from the moment it says so, Ctrl-C is the way to stop it
+            log.info("Serving on http://%s:%d (Ctrl-C to stop)", cfg.host, sock.getsockname()[1])
+            server.run(sockets=[sock])
     finally:
         app.state.decoders.stop()
     log.info("Stopped serving")
+
+
+@contextlib.contextmanager
+def signals_stop(server: uvicorn.Server) -> Iterator[None]:
+    """Ctrl-C and SIGTERM ask `server` to shut down from now on, also before uvicorn takes them over.
+
+    Python's own Ctrl-C raises KeyboardInterrupt wherever the main thread is; landing in the event
+    loop's set-up, it left a half-made loop and a traceback. Here a signal only sets `should_exit`,
+    which uvicorn reads before it serves and every 0.1 s while it does; the signals it captured are
+    handed back here when it ends, and ask a stopped server to stop: nothing is raised.
+    """
+
+    def ask_to_stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
