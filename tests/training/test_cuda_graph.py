@@ -1,7 +1,7 @@
 """The GPU step: a replayed CUDA graph trains exactly like the eager step (needs a CUDA device).
 
-CI has no GPU, so these are skipped there; they ran on an H100 lent through the device tool
-(see the closing note of issue 10 and README, Speed).
+CI has no GPU, so these are skipped there; they ran on an H100 and an H200 lent through the
+device tool (outputs/gpu-2026-12-04: they caught the graph losing its gradients at validation).
 """
 
 import pytest

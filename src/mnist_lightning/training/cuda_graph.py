@@ -9,7 +9,7 @@ Lightning still sees and counts every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -20,12 +20,19 @@ class CudaGraphed:
 
     It returns the graph's own output tensors, overwritten by the next replay: use them (or
     clone them) before calling again. What `fn` writes into tensors that outlive it (the gradients
-    function: each parameter's `.grad`, allocated by the warm-up calls) is rewritten in place at
-    every replay. Shapes must not change: training batches are all `batch_size` rows (`drop_last`).
+    function: each of `params`' `.grad`, allocated by the warm-up calls) is rewritten in place at
+    every replay, so those very buffers are put back where anyone set `.grad` to None since: Lightning
+    does before every validation, and the optimizer would then skip every parameter the graph
+    computed. Shapes must not change: training batches are all `batch_size` rows (`drop_last`).
     """
 
-    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], Any], warmup: int = 3) -> None:
-        self.fn, self.warmup = fn, warmup
+    def __init__(
+        self,
+        fn: Callable[[torch.Tensor, torch.Tensor], Any],
+        params: Sequence[torch.Tensor] = (),
+        warmup: int = 3,
+    ) -> None:
+        self.fn, self.params, self.warmup = fn, list(params), warmup
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def _capture(self, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -39,6 +46,7 @@ class CudaGraphed:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.outputs = self.fn(self.images, self.labels)
+        self.grads = [param.grad for param in self.params]  # the buffers the graph writes
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> Any:
         if self.graph is None:
@@ -46,4 +54,7 @@ class CudaGraphed:
         self.images.copy_(images, non_blocking=True)
         self.labels.copy_(labels, non_blocking=True)
         self.graph.replay()
+        for param, grad in zip(self.params, self.grads):
+            if param.grad is not grad:
+                param.grad = grad
         return self.outputs

@@ -98,5 +98,5 @@ def choose_gradients(
     if cuda_graph and device.type == "cuda":
         from mnist_lightning.training.cuda_graph import CudaGraphed
 
-        return CudaGraphed(gradients)
+        return CudaGraphed(gradients, params=list(net.parameters()))
     return gradients
