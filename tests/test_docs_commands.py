@@ -114,6 +114,8 @@ def made_by(words: list[str]) -> list[str]:
         made += [f"{w.split('=', 1)[1]}/export" for w in words if w.startswith("ckpt=")]
     if words[0] == "cp" or words[:3] == ["git", "worktree", "add"]:
         made.append(words[-1] if words[0] == "cp" else words[3])
+    if words[0] in ("python", "python3") and words[1:3] == ["-m", "venv"]:
+        made.append(words[-1])
     return made
 
 
