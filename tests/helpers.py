@@ -175,14 +175,23 @@ def run_script(
 
 def start_script(script: str, *args: str, stderr: int = subprocess.STDOUT) -> subprocess.Popen:
     """Start `python src/<script> args...` as a user would, text output piped, with Ctrl-C (SIGINT)
-    acting as at a terminal even when the suite runs in the background (`ctrl_c_by_default`)."""
+    acting as at a terminal even when the suite runs in the background (`ctrl_c_by_default`), in a
+    process group of its own: `ctrl_c(process)` reaches it and its children, as a terminal's does."""
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "src" / script), *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
+        process_group=0,
         preexec_fn=ctrl_c_by_default,  # noqa: PLW1509 - only restores SIGINT's default; no threads run here
     )
+
+
+def ctrl_c(process: subprocess.Popen) -> None:
+    """Ctrl-C as a terminal sends it: SIGINT to every process of the program's group."""
+    import signal
+
+    os.killpg(process.pid, signal.SIGINT)
 
 
 def train_small_run(data_root: Path, output_dir: Path, *extra: str, steps: int = 60) -> dict:

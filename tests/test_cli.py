@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from omegaconf import OmegaConf
 
 from tests.helpers import (
     PROJECT_ROOT,
+    ctrl_c,
     mlflow_overrides,
     run_script,
     small_run_overrides,
@@ -251,7 +251,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(program, trained_run, t
     maps, deadline = Path(f"/proc/{process.pid}/maps"), time.monotonic() + 60
     while "libtorch" not in maps.read_text() and time.monotonic() < deadline:  # inside the program's imports
         time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
+    ctrl_c(process)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr[-3000:]
     assert (
@@ -288,7 +288,7 @@ def test_ctrl_c_the_moment_serving_is_announced_stops_it_with_exit_0(trained_run
     for line in process.stderr:  # the documented way to stop a server, right after it says it serves
         seen.append(line)
         if "Serving on" in line:
-            process.send_signal(signal.SIGINT)
+            ctrl_c(process)  # to the server and its decode workers, as a terminal sends it
             break
     _, rest = process.communicate(timeout=60)
     output = "".join(seen) + rest

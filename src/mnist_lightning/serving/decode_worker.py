@@ -1,7 +1,7 @@
 """A decode worker: `python -m mnist_lightning.serving.decode_worker`, started by serving/decoders.py.
 
 Reads images from stdin and answers each with the model's input row, a no-digit line or an error
-line on stdout, until stdin closes (so it never outlives the server). Its address space is capped
+line on stdout, until stdin closes (so it never outlives the server); Ctrl-C is the server's to act on. Its address space is capped
 at its idle size plus the decode budget and a margin, so a decode the header count did not foresee
 fails here with MemoryError instead of growing the server.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import struct
 import sys
 from typing import BinaryIO
@@ -59,6 +60,8 @@ def _warm_up(mnist_input) -> None:
 
 
 def main() -> None:
+    # Ctrl-C at a terminal reaches the whole process group: the server stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library that prints cannot corrupt the frames
     import numpy as np
