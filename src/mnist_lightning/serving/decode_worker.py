@@ -1,9 +1,9 @@
 """A decode worker: `python -m mnist_lightning.serving.decode_worker`, started by serving/decoders.py.
 
 Reads images from stdin and answers each with the model's input row, a no-digit line or an error
-line on stdout, until stdin closes (so it never outlives the server); Ctrl-C is the server's to act on. Its address space is capped
-at its idle size plus the decode budget and a margin, so a decode the header count did not foresee
-fails here with MemoryError instead of growing the server.
+line on stdout, until stdin closes (so it never outlives the server); Ctrl-C is the server's to act
+on. Its address space is capped at its idle size plus the decode budget and a margin, so a decode
+the header count did not foresee fails here with MemoryError instead of growing the server.
 
 Frames: to the worker, a 4-byte big-endian length and the image; from it, one kind byte
 (S ready, R row of 784 float32, N no digit, E error), a 4-byte length and the payload.
